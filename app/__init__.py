@@ -1,0 +1,52 @@
+"""doiflow: the Flask app factory (`gunicorn "app:create_app()"`).
+
+Flask is imported inside `create_app`, so workers and the CLI that import `app.*`
+never load it (DESIGN: Flask only in the app factory, API and admin).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from app.config import Settings
+    from app.runtime import Runtime
+
+# Big enough for a version referencing some hundred thousand blobs.
+MAX_CONTENT_LENGTH = 64 * 1024 * 1024
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    """Build the web app; without arguments the settings come from the environment."""
+    from flask import Flask
+    from flask.json.provider import DefaultJSONProvider
+
+    from app.api import bp as api_blueprint
+    from app.api.context import EXTENSION
+    from app.api.errors import register_error_handlers
+    from app.config import load_settings
+    from app.runtime import Runtime
+
+    if runtime is None:
+        runtime = Runtime.from_settings(settings or load_settings())
+    elif settings is not None and settings != runtime.settings:
+        raise ValueError("create_app: the runtime was built from other settings")
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = runtime.settings.secret_key or None
+    app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False  # answers keep the documented field order
+    # DOIs given as https://doi.org/10.x/y keep their double slash instead of a redirect.
+    app.url_map.merge_slashes = False
+    app.extensions[EXTENSION] = runtime
+    register_error_handlers(app)
+    app.register_blueprint(api_blueprint)
+    app.add_url_rule("/healthz", "healthz", _healthz)
+    return app
+
+
+def _healthz() -> dict[str, str]:
+    """Liveness: the process answers; no database, no token."""
+    return {"status": "ok"}

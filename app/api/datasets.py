@@ -1,0 +1,129 @@
+"""Dataset and version endpoints: each one a service call inside the view's transaction."""
+
+from __future__ import annotations
+
+from flask import url_for
+from flask.typing import ResponseReturnValue
+
+from app.api import serialize
+from app.api.auth import require
+from app.api.blueprint import bp
+from app.api.context import current_runtime, transaction
+from app.api.errors import ApiError
+from app.api.validation import (
+    blob_list,
+    boolean,
+    json_object,
+    optional_text,
+    path_text,
+    read_body,
+    text,
+)
+from app.enums import Scope
+from app.services import datasets
+
+
+@bp.post("/datasets")
+@require(Scope.WRITE)
+def create_dataset() -> ResponseReturnValue:
+    """Create a dataset; a public one gets a concept DOI heading for draft."""
+    body = read_body({"id": text}, {"embargoed": boolean, "metadata": json_object})
+    with transaction() as session:
+        dataset = datasets.create_dataset(
+            current_runtime(),
+            session,
+            body["id"],
+            embargoed=body.get("embargoed", False),
+            metadata=body.get("metadata", {}),
+        )
+        answer = serialize.dataset_json(session, dataset)
+    return answer, 201, {"Location": url_for("api.get_dataset", dataset_id=dataset.id)}
+
+
+@bp.get("/datasets/<dataset_id>")
+@require(Scope.READ)
+def get_dataset(dataset_id: str) -> ResponseReturnValue:
+    """A dataset with its concept DOI and versions."""
+    path_text("dataset id", dataset_id)
+    with transaction() as session:
+        return serialize.dataset_json(session, datasets.get_dataset(session, dataset_id))
+
+
+@bp.put("/datasets/<dataset_id>/metadata")
+@require(Scope.WRITE)
+def update_metadata(dataset_id: str) -> ResponseReturnValue:
+    """Replace the draft metadata."""
+    path_text("dataset id", dataset_id)
+    body = read_body({"metadata": json_object})
+    with transaction() as session:
+        dataset = datasets.update_metadata(current_runtime(), session, dataset_id, body["metadata"])
+        answer = serialize.dataset_json(session, dataset)
+    return answer, 200
+
+
+@bp.post("/datasets/<dataset_id>/unembargo")
+@require(Scope.WRITE)
+def unembargo(dataset_id: str) -> ResponseReturnValue:
+    """Lift the embargo; the concept DOI is created as a draft."""
+    path_text("dataset id", dataset_id)
+    with transaction() as session:
+        dataset = datasets.unembargo(current_runtime(), session, dataset_id)
+        answer = serialize.dataset_json(session, dataset)
+    return answer, 202
+
+
+@bp.delete("/datasets/<dataset_id>")
+@require(Scope.WRITE)
+def delete_dataset(dataset_id: str) -> ResponseReturnValue:
+    """Delete a dataset: drafts are deleted, findable DOIs hidden."""
+    path_text("dataset id", dataset_id)
+    with transaction() as session:
+        dataset = datasets.delete_dataset(current_runtime(), session, dataset_id)
+        answer = serialize.dataset_json(session, dataset)
+    return answer, 202
+
+
+@bp.post("/datasets/<dataset_id>/versions")
+@require(Scope.WRITE)
+def publish_version(dataset_id: str) -> ResponseReturnValue:
+    """Publish a version; the answer carries the job that reports its progress."""
+    path_text("dataset id", dataset_id)
+    body = read_body({"metadata": json_object, "blobs": blob_list}, {"version": optional_text})
+    with transaction() as session:
+        version, job = datasets.publish_version(
+            current_runtime(),
+            session,
+            dataset_id,
+            name=body.get("version"),
+            metadata=body["metadata"],
+            blobs=body["blobs"],
+        )
+        doi = serialize.version_dois(session, [version.id]).get(version.id)
+        answer = {
+            "version": serialize.version_json(version, doi),
+            "job": serialize.job_json(session, job),
+        }
+    return answer, 202, {"Location": url_for("api.get_job", job_id=job.id)}
+
+
+@bp.delete("/datasets/<dataset_id>/versions/<version>")
+@require(Scope.WRITE)
+def delete_version(dataset_id: str, version: str) -> ResponseReturnValue:
+    """Delete a published version: its DOI is hidden, the concept follows the latest left."""
+    path_text("dataset id", dataset_id)
+    with transaction() as session:
+        dataset = datasets.delete_version(current_runtime(), session, dataset_id, version)
+        answer = serialize.dataset_json(session, dataset)
+    return answer, 202
+
+
+@bp.post("/datasets/<dataset_id>/restore")
+@require(Scope.WRITE)
+def restore_dataset(dataset_id: str) -> ResponseReturnValue:
+    """Restore from the stash: not implemented yet (the stash issue)."""
+    raise ApiError(
+        501,
+        "not_implemented",
+        "restoring a dataset from the stash is not implemented yet; nothing was changed",
+        {"dataset": dataset_id},
+    )

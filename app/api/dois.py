@@ -1,0 +1,36 @@
+"""DOI endpoints; DOIs contain slashes, so they are matched as paths."""
+
+from __future__ import annotations
+
+from flask.typing import ResponseReturnValue
+
+from app.api import serialize
+from app.api.auth import current_caller, require
+from app.api.blueprint import bp
+from app.api.context import current_runtime, transaction
+from app.api.validation import path_text, read_body, text
+from app.enums import Scope
+from app.services import dois
+
+
+@bp.get("/dois/<path:doi>")
+@require(Scope.READ)
+def get_doi(doi: str) -> ResponseReturnValue:
+    """A DOI in any written form (`10.x/y`, `doi:`, `https://doi.org/`), with its history."""
+    path_text("doi", doi)
+    with transaction() as session:
+        return serialize.doi_json(dois.get_doi(session, doi))
+
+
+@bp.post("/dois/<path:doi>/retry")
+@require(Scope.OPERATOR)
+def retry_doi(doi: str) -> ResponseReturnValue:
+    """Re-drive a failed DOI; the optional body `{"reason"}` goes into its history."""
+    path_text("doi", doi)
+    body = read_body({}, {"reason": text}, may_be_empty=True)
+    caller = current_caller()
+    # The token's name, not the token, so the history says who re-drove it.
+    reason = f"{body.get('reason') or 'retried through the API'} (API token {caller.name!r})"
+    with transaction() as session:
+        answer = serialize.doi_json(dois.retry(current_runtime(), session, doi, reason=reason))
+    return answer, 202

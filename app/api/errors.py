@@ -1,0 +1,117 @@
+"""One JSON error shape for every failure: `{"error": {"code", "message", "details"}}`."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app.services.errors import ServiceError
+
+log = logging.getLogger("doiflow.api")
+
+# Headers worth keeping from werkzeug's own answers (405 lists the allowed methods).
+KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+
+
+class ApiError(ServiceError):
+    """A refusal decided in the API layer itself (authentication, request body)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, details)
+        self.status = status
+        self.code = code
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> Response:
+    """The error envelope as a Flask response."""
+    response = jsonify({"error": {"code": code, "message": message, "details": details}})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the handlers on `app`; every error leaves in the same envelope."""
+    app.register_error_handler(ServiceError, _service_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(IntegrityError, _integrity_error)
+    app.register_error_handler(StaleDataError, _stale_error)
+    app.register_error_handler(OperationalError, _database_down)
+    # Registered for the 500 exception, not Exception, so Flask still logs the traceback.
+    app.register_error_handler(InternalServerError, _internal_error)
+
+
+def _service_error(error: ServiceError) -> Response:
+    headers = error.headers if isinstance(error, ApiError) else None
+    return error_response(error.status, error.code, error.message, error.details, headers)
+
+
+def _http_error(error: HTTPException) -> Response | HTTPException:
+    status = error.code or 500
+    if status < 400:
+        return error  # routing redirects keep their own answer
+    original = error.get_response().headers
+    kept = {name: original[name] for name in KEPT_HEADERS if name in original}
+    return error_response(status, _slug(error.name), error.description or error.name, None, kept)
+
+
+def _internal_error(error: InternalServerError) -> Response:
+    # The original exception is logged by Flask; its text may hold internals, so it stays out.
+    return error_response(
+        500, "internal_error", "internal server error; the details are in the server log"
+    )
+
+
+def _integrity_error(error: IntegrityError) -> Response:
+    # A concurrent request won a uniqueness race the service's own checks could not see.
+    log.warning(
+        "integrity error", extra={"action": "api_integrity_error", "sqlstate": _sqlstate(error)}
+    )
+    return error_response(
+        409, "conflict", "the request conflicts with a concurrent change; retry it"
+    )
+
+
+def _stale_error(error: StaleDataError) -> Response:
+    log.warning("stale row", extra={"action": "api_stale_row"})
+    return error_response(409, "conflict", "a row changed while the request ran; retry it")
+
+
+def _database_down(error: OperationalError) -> Response:
+    # The exception text names hosts; the log keeps only its class and SQLSTATE.
+    log.error(
+        "database unavailable",
+        extra={"action": "api_database_unavailable", "sqlstate": _sqlstate(error)},
+    )
+    return error_response(
+        503,
+        "database_unavailable",
+        "the database is unavailable; retry later",
+        None,
+        {"Retry-After": "5"},
+    )
+
+
+def _sqlstate(error: DBAPIError) -> str | None:
+    return getattr(error.orig, "sqlstate", None)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")

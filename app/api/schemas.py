@@ -1,0 +1,192 @@
+"""JSON Schemas (2020-12, as OpenAPI 3.1 uses them) of every body the API reads or writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.enums import DoiKind, DoiState, DoiTarget, JobStatus, StepStatus
+from app.services.identifiers import NAME_PATTERN
+
+Schema = dict[str, Any]
+
+
+def ref(name: str) -> Schema:
+    """A reference to a component schema."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    """`schema` or null."""
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
+def obj(
+    properties: dict[str, Schema], *, required: list[str] | None = None, closed: bool = False
+) -> Schema:
+    """An object schema; answers list every property, requests may be closed to unknown fields."""
+    schema: Schema = {"type": "object", "properties": properties}
+    schema["required"] = list(properties) if required is None else required
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+STRING: Schema = {"type": "string"}
+BOOLEAN: Schema = {"type": "boolean"}
+INTEGER: Schema = {"type": "integer"}
+TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
+NAME: Schema = {"type": "string", "pattern": NAME_PATTERN.pattern}
+METADATA: Schema = {
+    "type": "object",
+    "description": "DataCite attributes (JSON:API `data.attributes`); "
+    "must be kernel-4 valid when published findable",
+}
+
+
+def _enum(values: Any) -> Schema:
+    return {"type": "string", "enum": [member.value for member in values]}
+
+
+ANSWERS: dict[str, Schema] = {
+    "Error": obj(
+        {
+            "error": obj(
+                {
+                    "code": {
+                        **STRING,
+                        "description": "stable machine-readable code, e.g. invalid_input",
+                    },
+                    "message": {
+                        **STRING,
+                        "description": "what went wrong and what to do, for people",
+                    },
+                    "details": {"description": "the failing field(s), or null"},
+                }
+            )
+        }
+    ),
+    "DoiBrief": obj({"doi": STRING, "state": _enum(DoiState), "target": _enum(DoiTarget)}),
+    "Version": obj(
+        {
+            "version": STRING,
+            "deleted": BOOLEAN,
+            "created_at": TIMESTAMP,
+            "doi": nullable(ref("DoiBrief")),
+        }
+    ),
+    "Dataset": obj(
+        {
+            "id": NAME,
+            "embargoed": BOOLEAN,
+            "deleted": BOOLEAN,
+            "metadata": METADATA,
+            "concept_doi": nullable(ref("DoiBrief")),
+            "versions": {"type": "array", "items": ref("Version")},
+        }
+    ),
+    "Transition": obj(
+        {
+            "at": TIMESTAMP,
+            "event": STRING,
+            "from": _enum(DoiState),
+            "to": _enum(DoiState),
+            "intent_id": nullable(INTEGER),
+            "http_status": nullable(INTEGER),
+            "detail": nullable(STRING),
+        }
+    ),
+    "Doi": obj(
+        {
+            "doi": STRING,
+            "kind": _enum(DoiKind),
+            "dataset": STRING,
+            "version": nullable(STRING),
+            "state": _enum(DoiState),
+            "target": _enum(DoiTarget),
+            "attempts": INTEGER,
+            "next_attempt_at": nullable(TIMESTAMP),
+            "last_status": nullable(INTEGER),
+            "last_error": nullable(STRING),
+            "history": {"type": "array", "items": ref("Transition")},
+        }
+    ),
+    "Step": obj(
+        {
+            "name": STRING,
+            "status": _enum(StepStatus),
+            "done": INTEGER,
+            "total": INTEGER,
+            "error": nullable(STRING),
+        }
+    ),
+    "Job": obj(
+        {
+            "id": INTEGER,
+            "kind": STRING,
+            "dataset": STRING,
+            "version": nullable(STRING),
+            "status": _enum(JobStatus),
+            "created_at": TIMESTAMP,
+            "finished_at": nullable(TIMESTAMP),
+            "steps": {"type": "array", "items": ref("Step")},
+        }
+    ),
+    "Publication": obj({"version": ref("Version"), "job": ref("Job")}),
+    "Health": obj(
+        {
+            "status": {"type": "string", "enum": ["ok", "failing"]},
+            "problems": {"type": "array", "items": obj({"check": STRING, "message": STRING})},
+            "checks": {"type": "object", "description": "the measurements behind the verdict"},
+        }
+    ),
+    "Liveness": obj({"status": {"type": "string", "enum": ["ok"]}}),
+}
+
+REQUESTS: dict[str, Schema] = {
+    "Blob": obj(
+        {
+            "key": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 1024,
+                "description": "S3 object key",
+            },
+            "version_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 1024,
+                "description": "S3 version id",
+            },
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "size": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "description": "bytes"},
+        },
+        closed=True,
+    ),
+    "CreateDataset": obj(
+        {"id": NAME, "embargoed": {**BOOLEAN, "default": False}, "metadata": METADATA},
+        required=["id"],
+        closed=True,
+    ),
+    "UpdateMetadata": obj({"metadata": METADATA}, closed=True),
+    "PublishVersion": obj(
+        {
+            "version": {
+                **nullable(NAME),
+                "description": "the version name; default 0.YYMMDD.HHMM (UTC)",
+            },
+            "metadata": METADATA,
+            "blobs": {
+                "type": "array",
+                "items": ref("Blob"),
+                "description": "no key/version_id twice",
+            },
+        },
+        required=["metadata", "blobs"],
+        closed=True,
+    ),
+    "Retry": obj(
+        {"reason": {**STRING, "description": "recorded in the DOI's history"}},
+        required=[],
+        closed=True,
+    ),
+}

@@ -1,0 +1,77 @@
+"""Errors every remote client raises, so nothing above a client sees its transport.
+
+The DOI state machine decides what to do from the class alone:
+success applies a transition, `PermanentError` fails the DOI at once,
+`ThrottledError` snoozes without using an attempt, `TransientError` retries
+with backoff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RemoteProblem:
+    """One error reported by the remote service, kept for people to read."""
+
+    title: str
+    source: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.title}" if self.source else self.title
+
+
+class RemoteError(Exception):
+    """Base of every classified remote failure."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        problems: tuple[RemoteProblem, ...] = (),
+        body: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.problems = problems
+        self.body = body
+
+    def __str__(self) -> str:
+        if self.problems:
+            return f"{self.message}: " + "; ".join(str(p) for p in self.problems)
+        return self.message
+
+
+class PermanentError(RemoteError):
+    """The request can never succeed as sent; a person or a re-drive must act."""
+
+
+class TransientError(RemoteError):
+    """The request may succeed later (5xx, timeout, connection error)."""
+
+    def __init__(self, message: str, *, timed_out: bool = False, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        # After a timeout the write may have been applied; the caller re-reads first.
+        self.timed_out = timed_out
+
+
+class ThrottledError(RemoteError):
+    """The service asked us to slow down; `retry_after` is in seconds, or None."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RemoteDoi:
+    """What DataCite answered about one DOI."""
+
+    doi: str
+    state: str
+    url: str | None = None
+    attributes: dict = field(default_factory=dict)
+    http_status: int = 200

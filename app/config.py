@@ -1,0 +1,209 @@
+"""Settings from the environment (12-factor, Heroku names), validated at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from urllib.parse import urlsplit, urlunsplit
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+SECRET_FIELDS = frozenset({"secret_key", "datacite_password", "aws_secret_access_key"})
+
+
+class ConfigError(ValueError):
+    """A required setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient DataCite failures are retried (the state lives in Postgres)."""
+
+    max_attempts: int = 8
+    max_age_seconds: float = 2 * 24 * 3600
+    base_seconds: float = 2.0
+    cap_seconds: float = 600.0
+
+
+@dataclass(frozen=True, repr=False)
+class Settings:
+    """Everything a doiflow process needs to know, read once at start-up."""
+
+    database_url: str
+    redis_url: str | None = None
+    port: int = 5000
+    secret_key: str = field(default="", repr=False)
+    datacite_api_url: str | None = None
+    datacite_user: str | None = None
+    datacite_password: str | None = field(default=None, repr=False)
+    datacite_prefix: str | None = None
+    doi_publish: bool = False
+    doi_instance: str = "doiflow"
+    landing_url_template: str = "http://localhost:5000/datasets/{dataset}/{version}"
+    tombstone_url_template: str | None = None
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    lease_seconds: float = 120.0
+    datacite_read_timeout: float = 30.0
+    relay_batch_size: int = 100
+    relay_poll_seconds: float = 1.0
+
+    @property
+    def datacite_configured(self) -> bool:
+        """True when DOIs can be minted: every DataCite variable is set."""
+        return self.datacite_api_url is not None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.redacted().items())
+        return f"Settings({shown})"
+
+    def redacted(self) -> dict[str, object]:
+        """The settings as a dict safe to log or show: secrets and URL passwords hidden."""
+        shown: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS:
+                value = "***" if value else value
+            elif isinstance(value, str) and "://" in value:
+                value = redact_url(value)
+            shown[f.name] = value
+        return shown
+
+
+def redact_url(url: str) -> str:
+    """Hide the password in a URL such as postgres://user:pw@host/db."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def normalise_database_url(url: str) -> str:
+    """Heroku says postgres://; SQLAlchemy wants postgresql+psycopg://."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def parse_bool(name: str, raw: str | None, default: bool) -> bool:
+    """Read a boolean variable, refusing anything ambiguous."""
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def parse_number(name: str, raw: str | None, default: float, *, minimum: float = 0) -> float:
+    """Read a non-negative number variable."""
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {raw!r}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> Settings:
+    """Build Settings from the environment; `defaults` fill variables that are unset."""
+    source = {**defaults, **(os.environ if env is None else env)}
+    get = source.get
+
+    database_url = get("DATABASE_URL")
+    if not database_url:
+        raise ConfigError("DATABASE_URL is required (e.g. postgresql://user@host/doiflow)")
+
+    datacite = _load_datacite(source)
+    landing = get("LANDING_URL_TEMPLATE") or Settings.landing_url_template
+    if "{dataset}" not in landing:
+        raise ConfigError("LANDING_URL_TEMPLATE must contain {dataset}")
+    defaults_retry = RetryPolicy()
+    retry = RetryPolicy(
+        max_attempts=int(
+            parse_number(
+                "DOI_MAX_ATTEMPTS", get("DOI_MAX_ATTEMPTS"), defaults_retry.max_attempts, minimum=1
+            )
+        ),
+        max_age_seconds=parse_number(
+            "DOI_MAX_AGE_SECONDS", get("DOI_MAX_AGE_SECONDS"), defaults_retry.max_age_seconds
+        ),
+        base_seconds=parse_number(
+            "RETRY_BASE_SECONDS", get("RETRY_BASE_SECONDS"), defaults_retry.base_seconds
+        ),
+        cap_seconds=parse_number(
+            "RETRY_CAP_SECONDS", get("RETRY_CAP_SECONDS"), defaults_retry.cap_seconds
+        ),
+    )
+    return Settings(
+        database_url=normalise_database_url(database_url),
+        redis_url=get("REDIS_URL") or None,
+        port=int(parse_number("PORT", get("PORT"), 5000, minimum=1)),
+        secret_key=get("SECRET_KEY", ""),
+        **datacite,
+        doi_publish=parse_bool("DOI_PUBLISH", get("DOI_PUBLISH"), False),
+        doi_instance=_load_instance(get("DOI_INSTANCE")),
+        landing_url_template=landing,
+        tombstone_url_template=get("TOMBSTONE_URL_TEMPLATE") or None,
+        s3_bucket=get("S3_BUCKET") or None,
+        s3_endpoint_url=get("S3_ENDPOINT_URL") or None,
+        retry=retry,
+        lease_seconds=parse_number("LEASE_SECONDS", get("LEASE_SECONDS"), 120.0, minimum=1),
+        datacite_read_timeout=parse_number(
+            "DATACITE_READ_TIMEOUT", get("DATACITE_READ_TIMEOUT"), 30.0, minimum=0.1
+        ),
+        relay_batch_size=int(
+            parse_number("RELAY_BATCH_SIZE", get("RELAY_BATCH_SIZE"), 100, minimum=1)
+        ),
+        relay_poll_seconds=parse_number(
+            "RELAY_POLL_SECONDS", get("RELAY_POLL_SECONDS"), 1.0, minimum=0.05
+        ),
+    )
+
+
+DATACITE_VARIABLES = ("DATACITE_API_URL", "DATACITE_USER", "DATACITE_PASSWORD", "DATACITE_PREFIX")
+
+
+def _load_datacite(source: Mapping[str, str]) -> dict[str, str | None]:
+    """DataCite is configured all-or-nothing; half a configuration is an error."""
+    values = {name: (source.get(name) or None) for name in DATACITE_VARIABLES}
+    given = [name for name, value in values.items() if value]
+    if given and len(given) != len(DATACITE_VARIABLES):
+        missing = [name for name in DATACITE_VARIABLES if not values[name]]
+        raise ConfigError(
+            f"{', '.join(missing)} must be set too: DataCite is configured only when all of "
+            f"{', '.join(DATACITE_VARIABLES)} are set"
+        )
+    prefix = values["DATACITE_PREFIX"]
+    if prefix is not None and not _is_prefix(prefix):
+        raise ConfigError(f"DATACITE_PREFIX must look like 10.12345, not {prefix!r}")
+    api_url = values["DATACITE_API_URL"]
+    return {
+        "datacite_api_url": api_url.rstrip("/") if api_url else None,
+        "datacite_user": values["DATACITE_USER"],
+        "datacite_password": values["DATACITE_PASSWORD"],
+        "datacite_prefix": prefix.lower() if prefix else None,
+    }
+
+
+def _is_prefix(prefix: str) -> bool:
+    head, _, number = prefix.partition(".")
+    return head == "10" and number.isdigit() and 4 <= len(number) <= 9
+
+
+def _load_instance(raw: str | None) -> str:
+    instance = (raw or "doiflow").strip().lower()
+    if not instance or not all(ch.isalnum() or ch in "-_" for ch in instance):
+        raise ConfigError(f"DOI_INSTANCE must be letters, digits, - or _, not {raw!r}")
+    return instance

@@ -1,0 +1,112 @@
+"""`doiflow dev`: everything in one process for a first try (DESIGN "Embedded default")."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from app.config import ConfigError, load_settings
+from app.runtime import Runtime
+
+if TYPE_CHECKING:
+    from ops.sandbox import SandboxServer
+
+DEV_DEFAULTS = {
+    "DATABASE_URL": "sqlite:///./var/doiflow.db",
+    "DOI_INSTANCE": "dev",
+    "SECRET_KEY": "dev-only-secret",
+    "RELAY_POLL_SECONDS": "0.2",
+}
+
+
+@click.command("dev")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="Default: $PORT or 5000.")
+def dev(host: str, port: int | None) -> None:
+    """Run API, relay, workers and a DataCite sandbox in one process (SQLite, in-memory broker)."""
+    from werkzeug.serving import make_server
+
+    from app import create_app
+    from app.schema import upgrade
+    from app.services import tokens
+    from workers.embedded import EmbeddedWorkers
+
+    port = port or int(os.environ.get("PORT", "5000"))
+    sandbox = _start_sandbox_unless_configured()
+    Path("var").mkdir(exist_ok=True)
+    try:
+        settings = load_settings(
+            **DEV_DEFAULTS,
+            LANDING_URL_TEMPLATE=f"http://{host}:{port}/datasets/{{dataset}}/{{version}}",
+        )
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    upgrade(settings.database_url)
+    runtime = Runtime.from_settings(settings)
+    with runtime.sessions.begin() as session:
+        _, token = tokens.create_token(session, "dev", ["read", "write", "operator"])
+    server = make_server(host, port, create_app(runtime=runtime), threaded=True)
+    with EmbeddedWorkers(runtime):
+        _print_welcome(f"http://{host}:{port}", token, runtime, sandbox)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            thread.join()
+        except KeyboardInterrupt:
+            click.echo("stopping")
+        finally:
+            server.shutdown()
+    if sandbox is not None:
+        sandbox.stop()
+
+
+def _start_sandbox_unless_configured() -> SandboxServer | None:
+    """Start the in-process DataCite sandbox and point DATACITE_* at it, unless set."""
+    if os.environ.get("DATACITE_API_URL"):
+        return None
+    from ops.sandbox import SandboxServer
+
+    password = secrets.token_urlsafe(12)
+    sandbox = SandboxServer(
+        host="127.0.0.1", port=0, users={"DEV.DOIFLOW": password}, prefixes=["10.80507"]
+    )
+    sandbox.start()
+    os.environ.update(
+        DATACITE_API_URL=sandbox.url,
+        DATACITE_USER="DEV.DOIFLOW",
+        DATACITE_PASSWORD=password,
+        DATACITE_PREFIX="10.80507",
+    )
+    return sandbox
+
+
+def _print_welcome(url: str, token: str, runtime: Runtime, sandbox: SandboxServer | None) -> None:
+    settings = runtime.settings
+    sandbox_url = settings.datacite_api_url
+    broker = "Redis" if settings.redis_url else "in-memory, worker threads in this process"
+    where = " (in-process sandbox)" if sandbox else ""
+    publish = str(settings.doi_publish).lower()
+    click.echo(
+        f"""
+doiflow is running (embedded default)
+  API            {url}/api   (OpenAPI: {url}/api/openapi.json)
+  API token      {token}
+  database       {settings.redacted()["database_url"]}
+  broker         {broker}
+  DataCite       {sandbox_url}{where}
+  DOI_PUBLISH    {publish}  (DOI_PUBLISH=true makes published versions findable)
+
+Try it:
+  curl -s -X POST {url}/api/datasets -H 'Authorization: Bearer {token}' \\
+       -H 'Content-Type: application/json' \\
+       -d '{{"id": "demo-1", "metadata": {{"titles": [{{"title": "A first dataset"}}]}}}}'
+  curl -s {url}/api/datasets/demo-1 -H 'Authorization: Bearer {token}'
+  curl -s {sandbox_url}/__sandbox/dois
+Stop with Ctrl-C.
+"""
+    )

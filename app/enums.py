@@ -1,0 +1,63 @@
+"""Status vocabularies: upper-case members, lower-case stored values."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DoiState(StrEnum):
+    """DataCite's states plus ours (pending, failed, deleted)."""
+
+    PENDING = "pending"
+    DRAFT = "draft"
+    FINDABLE = "findable"
+    REGISTERED = "registered"  # DataCite's word for hidden
+    FAILED = "failed"
+    DELETED = "deleted"
+
+
+class DoiTarget(StrEnum):
+    """The state the archive wants a DOI to reach."""
+
+    DRAFT = "draft"
+    FINDABLE = "findable"
+    REGISTERED = "registered"
+    DELETED = "deleted"
+
+
+class DoiKind(StrEnum):
+    CONCEPT = "concept"
+    VERSION = "version"
+
+
+class IntentStatus(StrEnum):
+    PENDING = "pending"
+    ENQUEUED = "enqueued"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class JobStatus(StrEnum):
+    IN_PROGRESS = "in_progress"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Scope(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    OPERATOR = "operator"
+
+
+def check_in(column: str, enum: type[StrEnum]) -> str:
+    """SQL for a CHECK constraint keeping `column` inside `enum`'s values."""
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return f"{column} IN ({values})"

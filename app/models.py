@@ -1,0 +1,236 @@
+"""ORM models: the archive's datasets and versions, their DOIs, the outbox, tokens, jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, JSONDocument, UTCDateTime, utcnow
+from app.enums import (
+    DoiKind,
+    DoiState,
+    DoiTarget,
+    IntentStatus,
+    JobStatus,
+    StepStatus,
+    check_in,
+)
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; Postgres gets a bigint.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    embargoed: Mapped[bool] = mapped_column(Boolean, default=False)
+    draft_metadata: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    versions: Mapped[list[Version]] = relationship(
+        back_populates="dataset", order_by="Version.id", lazy="selectin"
+    )
+
+
+version_blobs = Table(
+    "version_blobs",
+    Base.metadata,
+    Column("version_id", ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("blob_id", ForeignKey("blobs.id", ondelete="RESTRICT"), primary_key=True),
+)
+
+
+class Version(Base):
+    __tablename__ = "versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    metadata_snapshot: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    dataset: Mapped[Dataset] = relationship(back_populates="versions")
+    blobs: Mapped[list[Blob]] = relationship(secondary=version_blobs, lazy="selectin")
+
+
+class Blob(Base):
+    """One S3 object version a published dataset version references."""
+
+    __tablename__ = "blobs"
+    __table_args__ = (UniqueConstraint("key", "version_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(1024))
+    version_id: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Doi(Base):
+    """One DataCite DOI and where it stands; `state` changes only through DoiMachine."""
+
+    __tablename__ = "dois"
+    __table_args__ = (
+        CheckConstraint(check_in("state", DoiState), name="state"),
+        CheckConstraint(check_in("target", DoiTarget), name="target"),
+        CheckConstraint(check_in("kind", DoiKind), name="kind"),
+        Index("ix_dois_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    doi: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), index=True)
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("versions.id"), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default=DoiState.PENDING.value)
+    target: Mapped[str] = mapped_column(String(16), default=DoiTarget.DRAFT.value)
+    confirmed_hash: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Optimistic lock: two sessions racing the same transition cannot both win.
+    row_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __mapper_args__ = {"version_id_col": row_version}  # noqa: RUF012
+
+    dataset: Mapped[Dataset] = relationship()
+    version: Mapped[Version | None] = relationship()
+    history: Mapped[list[DoiTransition]] = relationship(
+        back_populates="doi", order_by="DoiTransition.id", lazy="selectin"
+    )
+
+
+class DoiTransition(Base):
+    """One recorded state change of a DOI, with its cause."""
+
+    __tablename__ = "doi_transitions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    doi_id: Mapped[int] = mapped_column(ForeignKey("dois.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    event: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    intent_id: Mapped[int | None] = mapped_column(BigInteger)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    doi: Mapped[Doi] = relationship(back_populates="history")
+
+
+class Intent(Base):
+    """An outbox row: work to do, written in the same transaction as its cause."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint(check_in("status", IntentStatus), name="status"),
+        # The relay's claim is an index scan over due pending rows only.
+        Index(
+            "ix_outbox_due",
+            "available_at",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index("ix_outbox_key_status", "key", "status"),
+        Index(
+            "ix_outbox_lease",
+            "lease_expires_at",
+            postgresql_where=text("status = 'enqueued'"),
+            sqlite_where=text("status = 'enqueued'"),
+        ),
+        Index("ix_outbox_status_updated", "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    topic: Mapped[str] = mapped_column(String(64))
+    queue: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=IntentStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_token: Mapped[str | None] = mapped_column(String(36))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ApiToken(Base):
+    """A bearer token for the archive's backend; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Job(Base):
+    """A publish run, reported step by step."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (CheckConstraint(check_in("status", JobStatus), name="status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), default="publish")
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), index=True)
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("versions.id"))
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.IN_PROGRESS.value)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    steps: Mapped[list[JobStep]] = relationship(
+        back_populates="job", order_by="JobStep.position", lazy="selectin"
+    )
+
+
+class JobStep(Base):
+    __tablename__ = "job_steps"
+    __table_args__ = (
+        CheckConstraint(check_in("status", StepStatus), name="status"),
+        UniqueConstraint("job_id", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=StepStatus.PENDING.value)
+    doi_id: Mapped[int | None] = mapped_column(ForeignKey("dois.id"), index=True)
+    done_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_count: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    job: Mapped[Job] = relationship(back_populates="steps")

@@ -1,0 +1,269 @@
+"""The archive's dataset lifecycle and the DOI targets each change implies (DESIGN rules 1-8).
+
+Services take the caller's Session and never commit. They only ever set what the
+archive wants (a DOI's `target`) and queue a sync intent; workers make the calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.enums import DoiKind, DoiState, DoiTarget
+from app.models import Blob, Dataset, Doi, Job, Version
+from app.runtime import Runtime
+from app.services import doi_sync, identifiers, jobs
+from app.services.errors import ConflictError, InvalidInputError, NotFoundError, UnprocessableError
+from app.services.metadata import kernel4_problems
+from app.states.doi import apply
+
+UNCONFIRMED = (DoiState.PENDING.value, DoiState.DRAFT.value)
+
+
+def get_dataset(session: Session, dataset_id: str, *, for_update: bool = False) -> Dataset:
+    """The dataset, or NotFoundError."""
+    dataset = session.get(Dataset, dataset_id, with_for_update=for_update)
+    if dataset is None:
+        raise NotFoundError(f"dataset {dataset_id!r} does not exist")
+    return dataset
+
+
+def create_dataset(
+    runtime: Runtime,
+    session: Session,
+    dataset_id: str,
+    *,
+    embargoed: bool,
+    metadata: dict[str, Any],
+) -> Dataset:
+    """Rule 1: record the dataset; a public one gets a concept DOI heading for draft."""
+    if not identifiers.is_valid_name(dataset_id):
+        raise InvalidInputError(
+            f"dataset id {dataset_id!r} must match {identifiers.NAME_PATTERN.pattern}",
+            {"field": "id"},
+        )
+    if session.get(Dataset, dataset_id) is not None:
+        raise ConflictError(f"dataset {dataset_id!r} already exists")
+    dataset = Dataset(id=dataset_id, embargoed=embargoed, draft_metadata=metadata)
+    session.add(dataset)
+    session.flush()
+    if not embargoed:
+        _create_concept_doi(runtime, session, dataset)
+    return dataset
+
+
+def update_metadata(
+    runtime: Runtime, session: Session, dataset_id: str, metadata: dict[str, Any]
+) -> Dataset:
+    """Rules 2 and 5: re-sync the draft before the first publication, never after."""
+    dataset = _live(get_dataset(session, dataset_id, for_update=True))
+    dataset.draft_metadata = metadata
+    concept = concept_doi_of(session, dataset.id, for_update=True)
+    if dataset.embargoed or concept is None or _ever_published(dataset):
+        return dataset
+    if concept.state == DoiState.FAILED.value:
+        # A concept DOI that failed earlier is re-created with the new metadata.
+        apply(
+            concept,
+            "redrive",
+            publishing_allowed=runtime.settings.doi_publish,
+            detail="metadata changed",
+        )
+    session.flush()
+    doi_sync.request(session, runtime, concept)
+    return dataset
+
+
+def unembargo(runtime: Runtime, session: Session, dataset_id: str) -> Dataset:
+    """Lift the embargo: the concept DOI is created as a draft with the latest metadata."""
+    dataset = _live(get_dataset(session, dataset_id, for_update=True))
+    if not dataset.embargoed:
+        raise ConflictError(f"dataset {dataset_id!r} is not embargoed")
+    dataset.embargoed = False
+    _create_concept_doi(runtime, session, dataset)
+    return dataset
+
+
+def delete_dataset(runtime: Runtime, session: Session, dataset_id: str) -> Dataset:
+    """Rules 3 and 8: drafts are deleted, findable DOIs hidden at the tombstone."""
+    dataset = _live(get_dataset(session, dataset_id, for_update=True))
+    dataset.deleted_at = utcnow()
+    for version in dataset.versions:
+        version.deleted_at = version.deleted_at or dataset.deleted_at
+    session.flush()
+    for doi in _dois_of(session, dataset.id):
+        _retire(runtime, session, doi)
+    return dataset
+
+
+def publish_version(
+    runtime: Runtime,
+    session: Session,
+    dataset_id: str,
+    *,
+    name: str | None,
+    metadata: dict[str, Any],
+    blobs: list[dict[str, Any]],
+) -> tuple[Version, Job]:
+    """Rules 4 and 6: a new version, its DOI heading for findable, the concept following."""
+    dataset = _live(get_dataset(session, dataset_id, for_update=True))
+    name = name or identifiers.default_version_name(utcnow())
+    _check_version_name(session, dataset, name)
+    public = not dataset.embargoed and runtime.settings.datacite_configured
+    if public and runtime.settings.doi_publish:
+        problems = kernel4_problems(metadata)
+        if problems:
+            raise UnprocessableError("metadata is not valid DataCite kernel-4 metadata", problems)
+    version = Version(dataset_id=dataset.id, name=name, metadata_snapshot=metadata)
+    version.blobs = [_blob(session, b) for b in blobs]
+    session.add(version)
+    session.flush()
+    version_doi = concept = None
+    if public:
+        version_doi, concept = _publish_dois(runtime, session, dataset, version)
+    job = jobs.start_publish_job(session, version, version_doi=version_doi, concept_doi=concept)
+    return version, job
+
+
+def delete_version(runtime: Runtime, session: Session, dataset_id: str, name: str) -> Dataset:
+    """Rule 7: hide the version's DOI; the concept follows the latest remaining version."""
+    dataset = _live(get_dataset(session, dataset_id, for_update=True))
+    version = next((v for v in dataset.versions if v.name == name and v.deleted_at is None), None)
+    if version is None:
+        raise NotFoundError(f"dataset {dataset_id!r} has no live version {name!r}")
+    version.deleted_at = utcnow()
+    session.flush()
+    version_doi = session.scalars(
+        select(Doi).where(Doi.version_id == version.id).with_for_update()
+    ).first()
+    if version_doi is not None:
+        _retire(runtime, session, version_doi)
+    concept = concept_doi_of(session, dataset.id, for_update=True)
+    if concept is not None:
+        if not any(v.deleted_at is None for v in dataset.versions):
+            _retire(runtime, session, concept)
+        else:
+            doi_sync.request(session, runtime, concept)
+    return dataset
+
+
+def concept_doi_of(session: Session, dataset_id: str, *, for_update: bool = False) -> Doi | None:
+    """The dataset's concept DOI row, if it has one."""
+    query = select(Doi).where(Doi.dataset_id == dataset_id, Doi.kind == DoiKind.CONCEPT.value)
+    return session.scalars(query.with_for_update() if for_update else query).first()
+
+
+def _create_concept_doi(runtime: Runtime, session: Session, dataset: Dataset) -> Doi | None:
+    settings = runtime.settings
+    if not settings.datacite_configured or concept_doi_of(session, dataset.id) is not None:
+        return None
+    doi = Doi(
+        doi=identifiers.concept_doi(
+            settings.datacite_prefix or "", settings.doi_instance, dataset.id
+        ),
+        kind=DoiKind.CONCEPT.value,
+        dataset_id=dataset.id,
+        state=DoiState.PENDING.value,
+        target=DoiTarget.DRAFT.value,
+    )
+    session.add(doi)
+    session.flush()
+    doi_sync.request(session, runtime, doi)
+    return doi
+
+
+def _publish_dois(
+    runtime: Runtime, session: Session, dataset: Dataset, version: Version
+) -> tuple[Doi, Doi | None]:
+    settings = runtime.settings
+    # DOI_PUBLISH=false: drafts only; remediation promotes them later.
+    target = DoiTarget.FINDABLE if settings.doi_publish else DoiTarget.DRAFT
+    version_doi = Doi(
+        doi=identifiers.version_doi(
+            settings.datacite_prefix or "", settings.doi_instance, dataset.id, version.name
+        ),
+        kind=DoiKind.VERSION.value,
+        dataset_id=dataset.id,
+        version_id=version.id,
+        state=DoiState.PENDING.value,
+        target=target.value,
+    )
+    session.add(version_doi)
+    concept = concept_doi_of(session, dataset.id, for_update=True) or _create_concept_doi(
+        runtime, session, dataset
+    )
+    if concept is not None and concept.target != DoiTarget.DELETED.value:
+        concept.target = target.value
+        if concept.state == DoiState.FAILED.value:
+            apply(
+                concept,
+                "redrive",
+                publishing_allowed=settings.doi_publish,
+                detail="new version published",
+            )
+    session.flush()
+    # The concept cites the version, so it is synced once the version DOI is confirmed.
+    doi_sync.request(session, runtime, version_doi)
+    return version_doi, concept
+
+
+def _retire(runtime: Runtime, session: Session, doi: Doi) -> None:
+    """Delete a DOI DataCite never made public; hide one that is (DataCite refuses to delete it)."""
+    if doi.state == DoiState.DELETED.value:
+        return
+    hide = doi.state in (DoiState.FINDABLE.value, DoiState.REGISTERED.value) or (
+        doi.state == DoiState.FAILED.value and _was_public(doi)
+    )
+    doi.target = (DoiTarget.REGISTERED if hide else DoiTarget.DELETED).value
+    session.flush()
+    doi_sync.request(session, runtime, doi)
+
+
+def _was_public(doi: Doi) -> bool:
+    return any(t.to_state == DoiState.FINDABLE.value for t in doi.history)
+
+
+def _dois_of(session: Session, dataset_id: str) -> list[Doi]:
+    return list(
+        session.scalars(
+            select(Doi).where(Doi.dataset_id == dataset_id).order_by(Doi.id).with_for_update()
+        )
+    )
+
+
+def _ever_published(dataset: Dataset) -> bool:
+    return bool(dataset.versions)
+
+
+def _live(dataset: Dataset) -> Dataset:
+    if dataset.deleted_at is not None:
+        raise ConflictError(f"dataset {dataset.id!r} is deleted")
+    return dataset
+
+
+def _check_version_name(session: Session, dataset: Dataset, name: str) -> None:
+    if not identifiers.is_valid_name(name):
+        raise InvalidInputError(
+            f"version {name!r} must match {identifiers.NAME_PATTERN.pattern}", {"field": "version"}
+        )
+    if any(v.name == name for v in dataset.versions):
+        raise ConflictError(
+            f'dataset {dataset.id!r} already has a version {name!r}; pass another "version"'
+        )
+
+
+def _blob(session: Session, spec: dict[str, Any]) -> Blob:
+    existing = session.scalars(
+        select(Blob).where(Blob.key == spec["key"], Blob.version_id == spec["version_id"])
+    ).first()
+    if existing is None:
+        return Blob(**{k: spec[k] for k in ("key", "version_id", "sha256", "size")})
+    if (existing.sha256, existing.size) != (spec["sha256"], spec["size"]):
+        raise ConflictError(
+            f"blob {spec['key']!r} version {spec['version_id']!r} is already recorded "
+            "with another sha256 or size"
+        )
+    return existing

@@ -1,0 +1,280 @@
+"""Bring one DOI to its target: decide, make at most one DataCite call, record the answer.
+
+The three phases run in this order and only the middle one talks to DataCite, with
+no database transaction open:
+
+1. `prepare` reads the intent (fenced by its lease) and the DOI, and decides.
+2. `execute` makes the call and classifies the outcome.
+3. `record` re-takes the lease, applies the transition and completes the intent in
+   one transaction, then queues a follow-up if the DOI is still not where it should be.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import outbox
+from app.clients.errors import (
+    PermanentError,
+    RemoteDoi,
+    RemoteError,
+    ThrottledError,
+    TransientError,
+)
+from app.db import utcnow
+from app.enums import DoiState, DoiTarget
+from app.models import Doi, Intent
+from app.retry import backoff_seconds, exhausted
+from app.runtime import Runtime
+from app.services import jobs, payloads
+from app.services.metadata import metadata_hash
+from app.states.doi import apply
+
+log = logging.getLogger("doiflow.doi_sync")
+
+
+class Action(StrEnum):
+    NONE = "none"
+    SAVE_DRAFT = "save_draft"
+    PUBLISH = "publish"
+    HIDE = "hide"
+    DELETE = "delete"
+
+
+# What each successful action confirms, as a state-machine event.
+CONFIRMS = {
+    Action.SAVE_DRAFT: "confirm_draft",
+    Action.PUBLISH: "confirm_findable",
+    Action.HIDE: "confirm_hidden",
+    Action.DELETE: "confirm_deleted",
+}
+
+
+def decide(state: str, target: str, desired: str | None, confirmed: str | None) -> Action:
+    """The one DataCite call that moves a DOI toward its target, or NONE when settled."""
+    if state in (DoiState.FAILED, DoiState.DELETED):
+        return Action.NONE
+    stale = desired != confirmed
+    if target == DoiTarget.DELETED:
+        # DataCite only deletes drafts; a DOI that became findable meanwhile is hidden.
+        if state in (DoiState.PENDING, DoiState.DRAFT):
+            return Action.DELETE
+        return Action.HIDE if state == DoiState.FINDABLE else Action.NONE
+    if target == DoiTarget.DRAFT:
+        needs = state == DoiState.PENDING or (state == DoiState.DRAFT and stale)
+        return Action.SAVE_DRAFT if needs else Action.NONE
+    if target == DoiTarget.FINDABLE:
+        return Action.PUBLISH if state != DoiState.FINDABLE or stale else Action.NONE
+    if target == DoiTarget.REGISTERED:
+        if state == DoiState.FINDABLE:
+            return Action.HIDE
+        # Re-driven after a failure: make it findable again, then the follow-up hides it.
+        return Action.PUBLISH if state == DoiState.PENDING else Action.NONE
+    raise ValueError(f"unknown target {target!r}")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `prepare` decided, carried across the remote call."""
+
+    intent_id: int
+    lease_token: str
+    doi_id: int
+    doi: str
+    action: Action
+    attributes: dict[str, Any]
+    attributes_hash: str
+    hide_url: str | None
+    reread_first: bool
+
+
+def run(runtime: Runtime, intent_id: int, lease_token: str) -> None:
+    """The whole sync for one delivered intent; safe to run twice."""
+    plan = prepare(runtime, intent_id, lease_token)
+    if plan is None:
+        return
+    outcome = execute(runtime, plan)
+    record(runtime, plan, outcome)
+
+
+def prepare(runtime: Runtime, intent_id: int, lease_token: str) -> Plan | None:
+    """Decide from the database; None when this delivery no longer holds the lease."""
+    with runtime.sessions.begin() as session:
+        intent = outbox.lock_leased(session, intent_id, lease_token)
+        if intent is None:
+            log.info(
+                "stale delivery ignored", extra={"action": "sync_stale", "intent_id": intent_id}
+            )
+            return None
+        doi = session.get(Doi, int(intent.payload["doi_id"]))
+        if doi is None:
+            outbox.fail(intent, "DOI row no longer exists")
+            return None
+        attributes = payloads.desired_attributes(session, runtime.settings, doi)
+        digest = metadata_hash(attributes)
+        return Plan(
+            intent_id=intent.id,
+            lease_token=lease_token,
+            doi_id=doi.id,
+            doi=doi.doi,
+            action=decide(doi.state, doi.target, digest, doi.confirmed_hash),
+            attributes=attributes,
+            attributes_hash=digest,
+            hide_url=payloads.hide_url(runtime.settings, doi),
+            reread_first=bool(intent.payload.get("reread")),
+        )
+
+
+def execute(runtime: Runtime, plan: Plan) -> RemoteDoi | RemoteError | None:
+    """Make the one DataCite call the plan names; errors are returned, not raised."""
+    client = runtime.datacite
+    if plan.action is Action.NONE or client is None:
+        return None
+    try:
+        if plan.reread_first and plan.action in (Action.HIDE, Action.DELETE):
+            # The last try timed out and may have been applied: look before acting again.
+            remote = client.get(plan.doi)
+            if _already_done(plan.action, remote):
+                return remote or RemoteDoi(plan.doi, DoiState.DELETED.value, http_status=404)
+        if plan.action is Action.SAVE_DRAFT:
+            return client.save_draft(plan.doi, plan.attributes)
+        if plan.action is Action.PUBLISH:
+            return client.publish(plan.doi, plan.attributes)
+        if plan.action is Action.HIDE:
+            return client.hide(plan.doi, url=plan.hide_url) or RemoteDoi(
+                plan.doi, "registered", http_status=404
+            )
+        client.delete(plan.doi)
+        return RemoteDoi(plan.doi, DoiState.DELETED.value, http_status=204)
+    except RemoteError as error:
+        return error
+
+
+def _already_done(action: Action, remote: RemoteDoi | None) -> bool:
+    if action is Action.DELETE:
+        return remote is None
+    return remote is not None and remote.state == DoiState.REGISTERED.value
+
+
+def record(runtime: Runtime, plan: Plan, outcome: RemoteDoi | RemoteError | None) -> None:
+    """Apply the outcome and settle the intent, fenced by the lease, in one transaction."""
+    settings = runtime.settings
+    with runtime.sessions.begin() as session:
+        intent = outbox.lock_leased(session, plan.intent_id, plan.lease_token)
+        if intent is None:
+            # Superseded while we were calling DataCite; the newer delivery decides.
+            log.info(
+                "superseded result dropped", extra={"action": "sync_superseded", "doi": plan.doi}
+            )
+            return
+        doi = session.get(Doi, plan.doi_id, with_for_update=True)
+        assert doi is not None  # noqa: S101 - rows are never deleted while an intent exists
+        if isinstance(outcome, RemoteError):
+            _record_error(session, runtime, intent, doi, outcome)
+            return
+        if outcome is not None:
+            _record_success(doi, plan, outcome, publishing=settings.doi_publish)
+        outbox.complete(intent)
+        settled = request(session, runtime, doi) is None
+        jobs.on_doi_changed(session, doi, settled=settled)
+        _sync_concept_after(session, runtime, doi)
+
+
+def _record_success(doi: Doi, plan: Plan, outcome: RemoteDoi, *, publishing: bool) -> None:
+    event = CONFIRMS[plan.action]
+    apply(
+        doi,
+        event,
+        publishing_allowed=publishing,
+        intent_id=plan.intent_id,
+        http_status=outcome.http_status,
+    )
+    if plan.action in (Action.SAVE_DRAFT, Action.PUBLISH):
+        doi.confirmed_hash = plan.attributes_hash
+    doi.attempts = 0
+    doi.next_attempt_at = None
+    doi.last_status = outcome.http_status
+    doi.last_error = None
+    log.info("doi confirmed", extra={"action": "sync_success", "doi": doi.doi, "state": doi.state})
+
+
+def _record_error(
+    session: Session, runtime: Runtime, intent: Intent, doi: Doi, error: RemoteError
+) -> None:
+    policy = runtime.settings.retry
+    doi.last_status = error.status
+    doi.last_error = str(error)
+    if isinstance(error, ThrottledError):
+        # A 429 is DataCite pacing us, not a failure: it never uses an attempt.
+        delay = (
+            error.retry_after
+            if error.retry_after is not None
+            else backoff_seconds(intent.attempts + 1, policy)
+        )
+        outbox.retry_later(intent, delay_seconds=delay, error=str(error), use_attempt=False)
+        doi.next_attempt_at = intent.available_at
+        log.warning(
+            "doi throttled", extra={"action": "sync_throttled", "doi": doi.doi, "delay": delay}
+        )
+        return
+    if isinstance(error, TransientError) and not exhausted(
+        intent.attempts + 1, intent.created_at, utcnow(), policy
+    ):
+        delay = backoff_seconds(intent.attempts + 1, policy)
+        outbox.retry_later(intent, delay_seconds=delay, error=str(error), use_attempt=True)
+        intent.payload = {**intent.payload, "reread": error.timed_out}
+        doi.attempts = intent.attempts
+        doi.next_attempt_at = intent.available_at
+        log.warning(
+            "doi retry scheduled", extra={"action": "sync_retry", "doi": doi.doi, "delay": delay}
+        )
+        return
+    reason = "permanent error" if isinstance(error, PermanentError) else "retries exhausted"
+    _fail(session, runtime, intent, doi, f"{reason}: {error}", error.status)
+
+
+def _fail(
+    session: Session, runtime: Runtime, intent: Intent, doi: Doi, detail: str, status: int | None
+) -> None:
+    intent.attempts += 1  # the failing call was an attempt too
+    doi.attempts = intent.attempts
+    doi.next_attempt_at = None
+    apply(
+        doi,
+        "fail",
+        publishing_allowed=runtime.settings.doi_publish,
+        intent_id=intent.id,
+        http_status=status,
+        detail=detail,
+    )
+    outbox.fail(intent, detail)
+    jobs.on_doi_changed(session, doi, settled=False)
+    log.error("doi failed", extra={"action": "sync_failed", "doi": doi.doi, "status": status})
+
+
+def _sync_concept_after(session: Session, runtime: Runtime, doi: Doi) -> None:
+    """The concept cites its versions and follows the latest, so it syncs after each one."""
+    if doi.kind == "version" and doi.state != DoiState.PENDING.value:
+        concept = session.scalars(
+            select(Doi)
+            .where(Doi.dataset_id == doi.dataset_id, Doi.kind == "concept")
+            .with_for_update()
+        ).first()
+        if concept is not None:
+            request(session, runtime, concept)
+
+
+def request(session: Session, runtime: Runtime, doi: Doi) -> Intent | None:
+    """Queue a sync for `doi` if it needs a DataCite call (coalesced); None when settled."""
+    if runtime.settings.datacite_api_url is None:
+        return None
+    digest = payloads.desired_hash(session, runtime.settings, doi)
+    if decide(doi.state, doi.target, digest, doi.confirmed_hash) is Action.NONE:
+        return None
+    return outbox.add(session, outbox.SYNC_DOI, key=f"doi:{doi.id}", payload={"doi_id": doi.id})

@@ -1,0 +1,62 @@
+"""Publish jobs: a run with ordered steps, each reporting its own status."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.enums import DoiState, JobStatus, StepStatus
+from app.models import Doi, Job, JobStep, Version
+
+OPEN_STEP = (StepStatus.PENDING.value, StepStatus.IN_PROGRESS.value)
+CLOSED_STEP = (StepStatus.DONE.value, StepStatus.SKIPPED.value)
+
+
+def start_publish_job(
+    session: Session, version: Version, *, version_doi: Doi | None, concept_doi: Doi | None
+) -> Job:
+    """A job whose steps follow the version DOI, then the concept DOI."""
+    job = Job(kind="publish", dataset_id=version.dataset_id, version_id=version.id)
+    for position, (name, doi) in enumerate(
+        (("version_doi", version_doi), ("concept_doi", concept_doi))
+    ):
+        status = StepStatus.IN_PROGRESS if doi is not None else StepStatus.SKIPPED
+        job.steps.append(
+            JobStep(
+                name=name,
+                position=position,
+                status=status.value,
+                doi_id=doi.id if doi else None,
+                total_count=1,
+            )
+        )
+    session.add(job)
+    _settle_job(job)
+    session.flush()
+    return job
+
+
+def on_doi_changed(session: Session, doi: Doi, *, settled: bool) -> None:
+    """Close the open steps that wait on `doi` once it is settled or failed."""
+    steps = session.scalars(
+        select(JobStep).where(JobStep.doi_id == doi.id, JobStep.status.in_(OPEN_STEP))
+    ).all()
+    for step in steps:
+        if doi.state == DoiState.FAILED.value:
+            step.status = StepStatus.FAILED.value
+            step.error = doi.last_error
+        elif settled:
+            step.status = StepStatus.DONE.value
+            step.done_count = step.total_count
+        _settle_job(step.job)
+
+
+def _settle_job(job: Job) -> None:
+    statuses = {step.status for step in job.steps}
+    if StepStatus.FAILED.value in statuses:
+        job.status = JobStatus.FAILED.value
+        job.finished_at = job.finished_at or utcnow()
+    elif statuses <= set(CLOSED_STEP):
+        job.status = JobStatus.FINISHED.value
+        job.finished_at = job.finished_at or utcnow()

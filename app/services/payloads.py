@@ -1,0 +1,108 @@
+"""The DataCite attributes a DOI should carry, derived from the archive's current data.
+
+Actors call this at the moment they act, so they always send the latest desired
+metadata rather than whatever was true when the intent was written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.enums import DoiKind, DoiState, DoiTarget
+from app.models import Dataset, Doi, Version
+from app.services.metadata import SCHEMA_VERSION, metadata_hash, normalise
+
+
+def landing_url(settings: Settings, dataset_id: str, version: str | None = None) -> str:
+    """The page a DOI resolves to; the concept URL drops the `{version}` segment."""
+    template = settings.landing_url_template
+    if version is None:
+        template = template.replace("/{version}", "").replace("{version}", "")
+    return template.format(dataset=dataset_id, version=version or "")
+
+
+def tombstone_url(settings: Settings, dataset_id: str, doi: str) -> str:
+    """Where a hidden DOI of a deleted dataset points (defaults to the landing page)."""
+    template = settings.tombstone_url_template
+    if template is None:
+        return landing_url(settings, dataset_id)
+    return template.format(dataset=dataset_id, doi=doi, version="")
+
+
+def desired_attributes(session: Session, settings: Settings, doi: Doi) -> dict[str, Any]:
+    """Everything DataCite should hold for `doi` right now (no `event`)."""
+    if doi.kind == DoiKind.VERSION.value and doi.version is not None:
+        attributes = _version_attributes(session, settings, doi, doi.version)
+    else:
+        attributes = _concept_attributes(session, settings, doi)
+    attributes["doi"] = doi.doi
+    attributes["schemaVersion"] = SCHEMA_VERSION
+    return attributes
+
+
+def desired_hash(session: Session, settings: Settings, doi: Doi) -> str:
+    """Fingerprint of desired_attributes."""
+    return metadata_hash(desired_attributes(session, settings, doi))
+
+
+def hide_url(settings: Settings, doi: Doi) -> str | None:
+    """URL to send with `hide`: the tombstone once the dataset itself is deleted."""
+    if doi.dataset.deleted_at is not None:
+        return tombstone_url(settings, doi.dataset_id, doi.doi)
+    return None
+
+
+def _version_attributes(
+    session: Session, settings: Settings, doi: Doi, version: Version
+) -> dict[str, Any]:
+    attributes = normalise(version.metadata_snapshot)
+    attributes["url"] = landing_url(settings, version.dataset_id, version.name)
+    attributes.setdefault("version", version.name)
+    concept = _concept_of(session, version.dataset_id)
+    # A draft never cites a DOI that may not resolve; a findable version names its concept.
+    if doi.target == DoiTarget.FINDABLE.value and concept is not None:
+        _add_relation(attributes, concept.doi, "IsVersionOf")
+    return attributes
+
+
+def _concept_attributes(session: Session, settings: Settings, doi: Doi) -> dict[str, Any]:
+    dataset: Dataset = doi.dataset
+    live_versions = [v for v in dataset.versions if v.deleted_at is None]
+    if live_versions:
+        # Rule 6: the concept follows the latest remaining version.
+        attributes = normalise(live_versions[-1].metadata_snapshot)
+        attributes.pop("version", None)
+        for version_doi in _findable_version_dois(session, [v.id for v in live_versions]):
+            _add_relation(attributes, version_doi, "HasVersion")
+    else:
+        attributes = normalise(dataset.draft_metadata)
+    attributes["url"] = landing_url(settings, dataset.id)
+    return attributes
+
+
+def _concept_of(session: Session, dataset_id: str) -> Doi | None:
+    return session.scalars(
+        select(Doi).where(Doi.dataset_id == dataset_id, Doi.kind == DoiKind.CONCEPT.value)
+    ).first()
+
+
+def _findable_version_dois(session: Session, version_ids: list[int]) -> list[str]:
+    return list(
+        session.scalars(
+            select(Doi.doi)
+            .where(Doi.version_id.in_(version_ids), Doi.state == DoiState.FINDABLE.value)
+            .order_by(Doi.version_id)
+        )
+    )
+
+
+def _add_relation(attributes: dict[str, Any], doi: str, relation: str) -> None:
+    related = [dict(r) for r in attributes.get("relatedIdentifiers") or []]
+    entry = {"relatedIdentifier": doi, "relatedIdentifierType": "DOI", "relationType": relation}
+    if entry not in related:
+        related.append(entry)
+    attributes["relatedIdentifiers"] = related

@@ -1,0 +1,59 @@
+"""API bearer tokens: shown once at creation, stored only as a SHA-256 digest."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.enums import Scope
+from app.models import ApiToken
+from app.services.errors import InvalidInputError
+
+TOKEN_PREFIX = "dfl_"  # noqa: S105 - a public marker, not a secret
+
+
+def digest(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_scopes(text: str) -> list[str]:
+    """`read,write` → ['read', 'write'], refusing unknown scopes."""
+    scopes = [s.strip().lower() for s in text.split(",") if s.strip()]
+    known = {s.value for s in Scope}
+    unknown = sorted(set(scopes) - known)
+    if not scopes or unknown:
+        raise InvalidInputError(
+            f"scopes must be a comma-separated subset of {sorted(known)}, got {text!r}"
+        )
+    return scopes
+
+
+def create_token(session: Session, name: str, scopes: list[str]) -> tuple[ApiToken, str]:
+    """A new token row and the plain token, which is never stored or shown again."""
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(name=name, token_hash=digest(plain), scopes=",".join(scopes))
+    session.add(token)
+    session.flush()
+    return token, plain
+
+
+def authenticate(session: Session, plain: str) -> ApiToken | None:
+    """The live token matching `plain`, or None."""
+    token = session.scalars(
+        select(ApiToken).where(ApiToken.token_hash == digest(plain), ApiToken.revoked_at.is_(None))
+    ).first()
+    if token is not None:
+        token.last_used_at = utcnow()
+    return token
+
+
+def has_scope(token: ApiToken, scope: Scope) -> bool:
+    """Operator implies write implies read."""
+    order = [Scope.READ.value, Scope.WRITE.value, Scope.OPERATOR.value]
+    granted = max((order.index(s) for s in token.scopes.split(",") if s in order), default=-1)
+    return granted >= order.index(scope.value)

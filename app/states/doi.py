@@ -1,0 +1,98 @@
+"""The DOI lifecycle as an explicit state machine bound to the ORM row.
+
+Every transition is one DataCite confirmation (or a failure, or a re-drive);
+a DOI is never moved before DataCite has answered. Each transition appends a
+DoiTransition row naming its cause, so the history tells the whole story.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from statemachine import State, StateMachine
+from statemachine.exceptions import TransitionNotAllowed
+
+from app.enums import DoiState
+from app.models import Doi, DoiTransition
+
+__all__ = ["DoiMachine", "TransitionNotAllowed"]
+
+
+class DoiMachine(StateMachine):
+    """DESIGN's DOI table, exactly; publishing guards honour DOI_PUBLISH."""
+
+    pending = State(value=DoiState.PENDING.value, initial=True)
+    draft = State(value=DoiState.DRAFT.value)
+    findable = State(value=DoiState.FINDABLE.value)
+    registered = State(value=DoiState.REGISTERED.value)
+    failed = State(value=DoiState.FAILED.value)
+    deleted = State(value=DoiState.DELETED.value, final=True)
+
+    confirm_draft = pending.to(draft) | draft.to(draft)
+    confirm_findable = (
+        pending.to(findable, cond="publishing_allowed")
+        | draft.to(findable, cond="publishing_allowed")
+        | findable.to(findable, cond="publishing_allowed")
+        | registered.to(findable, cond="publishing_allowed")
+    )
+    confirm_hidden = findable.to(registered, cond="publishing_allowed")
+    confirm_deleted = pending.to(deleted) | draft.to(deleted)
+    fail = pending.to(failed) | draft.to(failed) | findable.to(failed) | registered.to(failed)
+    redrive = failed.to(pending)
+
+    def __init__(self, doi: Doi, *, publishing_allowed: bool) -> None:
+        self._publishing_allowed = publishing_allowed
+        super().__init__(model=doi, state_field="state")
+
+    def publishing_allowed(self) -> bool:
+        """Guard: findable and registered exist only when DOI_PUBLISH is true."""
+        return self._publishing_allowed
+
+    def after_transition(self, event: str, source: State, target: State, **kwargs: Any) -> None:
+        """Record the transition with its cause, in the caller's transaction."""
+        doi: Doi = self.model
+        doi.history.append(
+            DoiTransition(
+                event=event,
+                from_state=source.value,
+                to_state=target.value,
+                intent_id=kwargs.get("intent_id"),
+                http_status=kwargs.get("http_status"),
+                detail=kwargs.get("detail"),
+            )
+        )
+
+
+EVENTS = (
+    "confirm_draft",
+    "confirm_findable",
+    "confirm_hidden",
+    "confirm_deleted",
+    "fail",
+    "redrive",
+)
+
+
+def apply(
+    doi: Doi,
+    event: str,
+    *,
+    publishing_allowed: bool,
+    intent_id: int | None = None,
+    http_status: int | None = None,
+    detail: str | None = None,
+) -> None:
+    """Send `event` to the DOI's machine; raises TransitionNotAllowed when refused."""
+    machine = DoiMachine(doi, publishing_allowed=publishing_allowed)
+    machine.send(event, intent_id=intent_id, http_status=http_status, detail=detail)
+
+
+def mermaid_diagram() -> str:
+    """The state diagram as mermaid source, generated from the machine itself."""
+    lines = ["stateDiagram-v2", f"    [*] --> {DoiMachine.pending.value}"]
+    for state in DoiMachine.states:
+        for transition in state.transitions:
+            event = " ".join(e.id for e in transition.events)
+            lines.append(f"    {transition.source.value} --> {transition.target.value}: {event}")
+    lines.append(f"    {DoiMachine.deleted.value} --> [*]")
+    return "\n".join(lines)

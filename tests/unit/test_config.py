@@ -1,0 +1,63 @@
+"""Settings from the environment: defaults, validation naming the variable, redaction."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import ConfigError, load_settings, redact_url
+
+BASE = {"DATABASE_URL": "postgres://doiflow:pw@db.example:5432/doiflow"}
+DATACITE = {
+    "DATACITE_API_URL": "https://api.test.datacite.org/",
+    "DATACITE_USER": "REPO.ID",
+    "DATACITE_PASSWORD": "hunter2",
+    "DATACITE_PREFIX": "10.80507",
+}
+
+
+def test_heroku_database_url_is_normalised_for_psycopg() -> None:
+    settings = load_settings(BASE)
+    assert settings.database_url == "postgresql+psycopg://doiflow:pw@db.example:5432/doiflow"
+
+
+def test_defaults_keep_publishing_off_and_datacite_unconfigured() -> None:
+    settings = load_settings(BASE)
+    assert settings.doi_publish is False
+    assert settings.datacite_configured is False
+
+
+def test_datacite_configured_when_all_four_are_set() -> None:
+    settings = load_settings({**BASE, **DATACITE})
+    assert settings.datacite_configured
+    assert settings.datacite_api_url == "https://api.test.datacite.org"
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({}, "DATABASE_URL"),
+        ({**BASE, "DOI_PUBLISH": "maybe"}, "DOI_PUBLISH"),
+        ({**BASE, "DATACITE_USER": "REPO.ID"}, "DATACITE_API_URL"),
+        ({**BASE, **DATACITE, "DATACITE_PREFIX": "11.1"}, "DATACITE_PREFIX"),
+        ({**BASE, "PORT": "eighty"}, "PORT"),
+        ({**BASE, "LANDING_URL_TEMPLATE": "https://x.org/"}, "LANDING_URL_TEMPLATE"),
+        ({**BASE, "DOI_INSTANCE": "bad instance"}, "DOI_INSTANCE"),
+        ({**BASE, "DOI_MAX_ATTEMPTS": "0"}, "DOI_MAX_ATTEMPTS"),
+    ],
+)
+def test_bad_settings_fail_naming_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        load_settings(env)
+
+
+def test_secrets_never_appear_in_repr_or_redacted_view() -> None:
+    settings = load_settings({**BASE, **DATACITE, "SECRET_KEY": "s3cr3t-key"})
+    shown = f"{settings!r} {settings.redacted()}"
+    for secret in ("hunter2", "s3cr3t-key", ":pw@"):
+        assert secret not in shown
+    assert settings.redacted()["datacite_password"] == "***"
+
+
+def test_redact_url_hides_only_the_password() -> None:
+    assert redact_url("rediss://:tok@cache.example:6380/0") == "rediss://:***@cache.example:6380/0"
+    assert redact_url("redis://localhost:6379/0") == "redis://localhost:6379/0"

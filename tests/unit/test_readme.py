@@ -1,0 +1,21 @@
+"""The README's promises that can drift from the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.states.doi import mermaid_diagram
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def test_readme_state_diagram_is_the_machine() -> None:
+    text = README.read_text()
+    block = text.split("<!-- state-diagram:start -->")[1].split("<!-- state-diagram:end -->")[0]
+    assert block.strip() == f"```mermaid\n{mermaid_diagram()}\n```"
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert ".venv/bin/pytest" in README.read_text()
+    assert "\n.venv/bin/pytest\n" in ci
