@@ -17,7 +17,9 @@ from workers import context
 SYNC_TIME_LIMIT_MS = 90_000
 
 
-@dramatiq.actor(actor_name="sync_doi", queue_name="doi", max_retries=0, time_limit=SYNC_TIME_LIMIT_MS)
+@dramatiq.actor(
+    actor_name="sync_doi", queue_name="doi", max_retries=0, time_limit=SYNC_TIME_LIMIT_MS
+)
 def sync_doi(intent_id: int, lease_token: str) -> None:
     """Bring one DOI to its target (one DataCite call at most)."""
     doi_sync.run(context.runtime(), intent_id, lease_token)

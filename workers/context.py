@@ -10,7 +10,7 @@ _runtime: Runtime | None = None
 
 def runtime() -> Runtime:
     """This process's Runtime (settings validated on first use)."""
-    global _runtime  # noqa: PLW0603 - one Runtime per process, by design
+    global _runtime  # one Runtime per process, by design
     if _runtime is None:
         _runtime = Runtime.from_settings(load_settings())
     return _runtime
@@ -18,5 +18,5 @@ def runtime() -> Runtime:
 
 def use(runtime_: Runtime | None) -> None:
     """Install a Runtime built elsewhere (the embedded default and the tests)."""
-    global _runtime  # noqa: PLW0603
+    global _runtime
     _runtime = runtime_

@@ -18,10 +18,14 @@ class EmbeddedWorkers:
     def __init__(self, runtime: Runtime, *, worker_threads: int = 4) -> None:
         context.use(runtime)
         self.broker = broker_module.install(broker_module.build_broker(runtime.settings.redis_url))
-        self.worker = dramatiq.Worker(self.broker, worker_threads=worker_threads, worker_timeout=100)
+        self.worker = dramatiq.Worker(
+            self.broker, worker_threads=worker_threads, worker_timeout=100
+        )
         self.relay = Relay(runtime, self.broker)
         self._stop = threading.Event()
-        self._relay_thread = threading.Thread(target=self.relay.run_forever, args=(self._stop,), daemon=True)
+        self._relay_thread = threading.Thread(
+            target=self.relay.run_forever, args=(self._stop,), daemon=True
+        )
 
     def start(self) -> EmbeddedWorkers:
         """Start consuming and relaying."""

@@ -38,16 +38,20 @@ class Relay:
         with self.runtime.sessions.begin() as session:
             rescued = outbox.rescue_expired(session)
             claims = outbox.claim_due(
-                session, limit=self.settings.relay_batch_size, lease_seconds=self.settings.lease_seconds
+                session,
+                limit=self.settings.relay_batch_size,
+                lease_seconds=self.settings.lease_seconds,
             )
         if rescued:
-            log.warning("expired leases rescued", extra={"action": "relay_rescue", "count": rescued})
+            log.warning(
+                "expired leases rescued", extra={"action": "relay_rescue", "count": rescued}
+            )
         for claim in claims:
             self._enqueue(claim)
         return len(claims)
 
     def _enqueue(self, claim: outbox.Claim) -> None:
-        message = dramatiq.Message(
+        message: dramatiq.Message[None] = dramatiq.Message(
             queue_name=claim.queue,
             actor_name=claim.topic,
             args=(claim.intent_id, claim.lease_token),
@@ -59,7 +63,10 @@ class Relay:
             self.broker.enqueue(message)
         except Exception:
             # The lease stays; the intent is re-claimed once it expires.
-            log.exception("enqueue failed", extra={"action": "relay_enqueue_failed", "intent_id": claim.intent_id})
+            log.exception(
+                "enqueue failed",
+                extra={"action": "relay_enqueue_failed", "intent_id": claim.intent_id},
+            )
 
     def run_forever(self, stop: threading.Event) -> None:
         """Loop until `stop` is set, reconnecting the LISTEN connection when it breaks."""
@@ -67,7 +74,9 @@ class Relay:
             try:
                 self._loop(stop)
             except psycopg.OperationalError:
-                log.exception("relay lost its LISTEN connection", extra={"action": "relay_reconnect"})
+                log.exception(
+                    "relay lost its LISTEN connection", extra={"action": "relay_reconnect"}
+                )
                 stop.wait(self.settings.relay_poll_seconds)
 
     def _loop(self, stop: threading.Event) -> None:
@@ -89,7 +98,9 @@ class Relay:
         if not is_postgres(self.runtime.engine):
             yield stop.wait
             return
-        url = self.runtime.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        url = self.runtime.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"LISTEN {outbox.NOTIFY_CHANNEL}")
 
