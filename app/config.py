@@ -49,6 +49,7 @@ class Settings:
     datacite_read_timeout: float = 30.0
     relay_batch_size: int = 100
     relay_poll_seconds: float = 1.0
+    datacite_rate_limit: str = "3000/300s"
 
     @property
     def datacite_configured(self) -> bool:
@@ -166,6 +167,7 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         relay_batch_size=int(
             parse_number("RELAY_BATCH_SIZE", get("RELAY_BATCH_SIZE"), 100, minimum=1)
         ),
+        datacite_rate_limit=_load_rate_limit(get("DATACITE_RATE_LIMIT")),
         relay_poll_seconds=parse_number(
             "RELAY_POLL_SECONDS", get("RELAY_POLL_SECONDS"), 1.0, minimum=0.05
         ),
@@ -195,6 +197,14 @@ def _load_datacite(source: Mapping[str, str]) -> dict[str, str | None]:
         "datacite_password": values["DATACITE_PASSWORD"],
         "datacite_prefix": prefix.lower() if prefix else None,
     }
+
+
+def _load_rate_limit(raw: str | None) -> str:
+    from app.ratelimit import parse_limit
+
+    text = raw or Settings.datacite_rate_limit
+    parse_limit("DATACITE_RATE_LIMIT", text)
+    return text
 
 
 def _is_prefix(prefix: str) -> bool:

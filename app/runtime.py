@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import make_engine, make_session_factory
+from app.ratelimit import LocalTokenBucket, RedisTokenBucket, parse_limit
 
 if TYPE_CHECKING:
     from app.clients.datacite import DataCiteClient
@@ -26,6 +27,7 @@ class Runtime:
     # requests.Session is not documented as thread-safe: one client per worker thread.
     _local: threading.local = field(default_factory=threading.local)
     _clients: list[DataCiteClient] = field(default_factory=list)
+    _bucket: RedisTokenBucket | LocalTokenBucket | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -53,8 +55,21 @@ class Runtime:
             self._clients.append(client)
         return client
 
+    @property
+    def datacite_bucket(self) -> RedisTokenBucket | LocalTokenBucket:
+        """The token bucket every DataCite request takes from (shared via Redis if any)."""
+        if self._bucket is None:
+            limit = parse_limit("DATACITE_RATE_LIMIT", self.settings.datacite_rate_limit)
+            redis_url = self.settings.redis_url
+            self._bucket = (
+                RedisTokenBucket(redis_url, limit) if redis_url else LocalTokenBucket(limit)
+            )
+        return self._bucket
+
     def close(self) -> None:
         """Release connections (tests and CLI commands call this)."""
         for client in self._clients:
             client.close()
+        if self._bucket is not None:
+            self._bucket.close()
         self.engine.dispose()

@@ -136,6 +136,10 @@ def execute(runtime: Runtime, plan: Plan) -> RemoteDoi | RemoteError | None:
     client = runtime.datacite
     if plan.action is Action.NONE or client is None:
         return None
+    wait = runtime.datacite_bucket.take()
+    if wait > 0:
+        # Over our own budget: snooze like a 429 without bothering DataCite.
+        return ThrottledError("local DataCite rate limit reached", retry_after=wait)
     try:
         if plan.reread_first and plan.action in (Action.HIDE, Action.DELETE):
             # The last try timed out and may have been applied: look before acting again.

@@ -19,3 +19,15 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     ci = (README.parent / ".ci" / "run").read_text()
     assert ".venv/bin/pytest" in README.read_text()
     assert "\n.venv/bin/pytest\n" in ci
+
+
+def test_only_the_doi_worker_consumes_the_doi_queue() -> None:
+    procfile = (README.parent / "Procfile").read_text().splitlines()
+    entries = dict(line.split(":", 1) for line in procfile if line.strip())
+    consumers = [
+        name
+        for name, command in entries.items()
+        if "dramatiq" in command and "doi" in command.split("-Q")[-1].split()
+    ]
+    assert consumers == ["doi-worker"]
+    assert "-Q default" in entries["worker"]
