@@ -147,7 +147,7 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
             "RETRY_CAP_SECONDS", get("RETRY_CAP_SECONDS"), defaults_retry.cap_seconds
         ),
     )
-    return Settings(
+    settings = Settings(
         database_url=normalise_database_url(database_url),
         redis_url=get("REDIS_URL") or None,
         port=int(parse_number("PORT", get("PORT"), 5000, minimum=1)),
@@ -172,6 +172,13 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
             "RELAY_POLL_SECONDS", get("RELAY_POLL_SECONDS"), 1.0, minimum=0.05
         ),
     )
+    if settings.lease_seconds <= settings.datacite_read_timeout:
+        # A normal slow call must finish inside its lease, or every slow call runs twice.
+        raise ConfigError(
+            f"LEASE_SECONDS ({settings.lease_seconds:g}) must be longer than "
+            f"DATACITE_READ_TIMEOUT ({settings.datacite_read_timeout:g})"
+        )
+    return settings
 
 
 DATACITE_VARIABLES = ("DATACITE_API_URL", "DATACITE_USER", "DATACITE_PASSWORD", "DATACITE_PREFIX")

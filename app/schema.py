@@ -13,7 +13,8 @@ import migrations
 def alembic_config(database_url: str) -> Config:
     """An alembic Config pointing at doiflow's migrations and `database_url`."""
     config = Config()
-    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    # __path__, not __file__: it also works when migrations loads as a namespace package.
+    config.set_main_option("script_location", str(Path(next(iter(migrations.__path__)))))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
 

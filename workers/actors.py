@@ -12,8 +12,8 @@ from app.services import doi_sync
 from workers import broker as _broker  # noqa: F401 - the broker must exist before any actor
 from workers import context
 
-# Longer than DataCite's read timeout, shorter than the lease, so a stuck call is
-# killed before another delivery of the same intent can start.
+# A backstop for a call stuck past DataCite's read timeout. If it outlives the lease
+# anyway, the relay re-delivers and the lease fence makes the late finish a no-op.
 SYNC_TIME_LIMIT_MS = 90_000
 
 

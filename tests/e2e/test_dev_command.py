@@ -1,0 +1,89 @@
+"""The README's first command: `doiflow dev`, everything embedded, driven like a newcomer would."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.harness import BIN, Harness, clean_environment, free_port, http_ok, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    """No Postgres, Redis or DataCite settings at all: `doiflow dev` brings its own."""
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    workdir = tmp_path / "first-try"
+    workdir.mkdir()
+    manager = Harness(log_dir=log_dir, env=clean_environment({}), cwd=workdir)
+    try:
+        yield manager
+    finally:
+        manager.stop_all()
+
+
+def printed_curl(text: str, method: str) -> list[str]:
+    """The words of the first printed `curl … -X {method}` command, continuation lines joined."""
+    joined = text.replace("\\\n", " ")
+    line = next((ln for ln in joined.splitlines() if "curl" in ln and f"-X {method}" in ln), None)
+    assert line is not None, f"no curl -X {method} command printed:\n{text}"
+    return shlex.split(line[line.index("curl") :])
+
+
+def run_curl(words: list[str]) -> requests.Response:
+    """Do what a printed `curl -s -X M URL -H … -d …` command does, with requests."""
+    method, url, headers, data = "GET", None, {}, None
+    args = iter(words[1:])
+    for word in args:
+        if word == "-X":
+            method = next(args)
+        elif word == "-H":
+            name, _, value = next(args).partition(":")
+            headers[name.strip()] = value.strip()
+        elif word == "-d":
+            data, method = next(args), method if method != "GET" else "POST"
+        elif word.startswith("http"):
+            url = word
+    assert url is not None, f"no URL in {words}"
+    return requests.request(method, url, headers=headers, data=data, timeout=10)
+
+
+def test_doiflow_dev_prints_a_working_first_try(harness: Harness) -> None:
+    # Given `doiflow dev` started in an empty directory with PORT free
+    port = free_port()
+    dev = harness.start("dev", [str(BIN / "doiflow"), "dev"], env={"PORT": str(port)})
+    dev.wait_for_log("Stop with Ctrl-C", 60)
+    text = dev.log_text()
+
+    # Then it prints the API URL, a token and the sandbox's DOI list
+    api_url = re.search(r"^\s*API\s+(http\S+)", text, re.MULTILINE)
+    token = re.search(r"API token\s+(\S+)", text)
+    sandbox_dois = re.search(r"(http\S+/__sandbox/dois)", text)
+    assert api_url, text
+    assert token, text
+    assert sandbox_dois, text
+    assert api_url.group(1) == f"http://127.0.0.1:{port}/api"
+    dev.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), 10, "GET /healthz")
+    assert (harness.cwd / "var").is_dir(), "the SQLite database belongs under ./var/"
+
+    # When the printed create command is run
+    words = printed_curl(text, "POST")
+    assert f"Authorization: Bearer {token.group(1)}" in words, words
+    created = run_curl(words)
+
+    # Then the dataset exists and its concept DOI is a draft in the sandbox within 2 seconds
+    assert created.status_code == 201, created.text
+    doi = created.json()["concept_doi"]["doi"]
+
+    def draft_in_sandbox() -> bool:
+        listed = requests.get(sandbox_dois.group(1), timeout=2).json()
+        return any(d["doi"] == doi and d["state"] == "draft" for d in listed)
+
+    wait_until(draft_in_sandbox, 2, f"{doi} as a draft in {sandbox_dois.group(1)}")

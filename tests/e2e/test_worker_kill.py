@@ -1,0 +1,52 @@
+"""Chaos: the doi-worker is SIGKILLed while its DataCite call is in flight."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import Stack, concept_doi, confirmations, seconds_between
+from tests.e2e.harness import wait_until
+
+pytestmark = pytest.mark.e2e
+
+LEASE_SECONDS = 4
+LATENCY_MS = 3000
+
+
+@pytest.fixture(scope="module")
+def e2e_overrides() -> dict[str, str]:
+    """A read timeout longer than usual, so the kill surely lands while the call waits."""
+    return {"LEASE_SECONDS": str(LEASE_SECONDS), "DATACITE_READ_TIMEOUT": "2.5"}
+
+
+def test_killed_worker_call_is_rerun_after_the_lease_expires(stack: Stack) -> None:
+    # Given the next PUT to DataCite will take 3 seconds to answer
+    stack.start_relay()
+    stack.start_worker()
+    api, sandbox = stack.api, stack.sandbox
+    doi = concept_doi("kill-worker")
+    sandbox.add_faults({"method": "PUT", "times": 1, "latency_ms": LATENCY_MS})
+
+    # When a dataset is created and the worker dies while DataCite is still answering
+    api.create_dataset("kill-worker")
+    wait_until(
+        lambda: sandbox.requests(doi, "PUT"), 10, f"the first PUT of {doi} to reach the sandbox"
+    )
+    stack.harness.kill("worker")
+
+    # Then nothing was recorded: the worker died mid-call, not after a timeout
+    body = api.doi(doi)
+    assert (body["state"], body["attempts"], body["last_status"]) == ("pending", 0, None), body
+
+    # When a new worker starts
+    stack.start_worker("worker")
+
+    # Then the intent is re-run once its lease has expired, and the DOI is a draft
+    body = api.wait_for_state(doi, "draft", timeout=LEASE_SECONDS + 15)
+    sandbox.wait_for_state(doi, "draft")
+    assert len(confirmations(body, "draft")) == 1, body["history"]
+    puts = sandbox.requests(doi, "PUT")
+    assert len(puts) == 2, puts
+    gap = seconds_between(puts[0], puts[1])
+    # The lease was taken just before the first PUT, so the re-run waits about a lease.
+    assert gap >= LEASE_SECONDS - 1, f"re-run after {gap:.2f}s, before the lease could expire"
