@@ -1,8 +1,9 @@
 """The `doiflow` command line: schema, processes, tokens, the sandbox and the embedded default.
 
-Commands that run background processes import `workers` (and `ops`) lazily, inside
-the command: the CLI is the composition root, and importing `app` must never start
-a broker.
+Commands that run background processes import `workers` lazily, inside the command:
+the CLI is the composition root, and importing `app` must never set up a broker. The
+sandbox and dev commands are registered at import, but their modules import nothing
+heavy until they run.
 """
 
 from __future__ import annotations
@@ -61,10 +62,14 @@ def db_upgrade(revision: str) -> None:
 @main.command("relay")
 def relay() -> None:
     """Move due outbox intents onto Dramatiq queues until stopped."""
-    from workers.broker import broker
+    from workers.broker import install, redis_broker
     from workers.relay import Relay
 
     runtime = _runtime()
+    try:
+        broker = install(redis_broker(runtime.settings, "relay"))
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
     stop = _stop_on_signals()
     click.echo("relay started; waiting for intents", err=True)
     Relay(runtime, broker).run_forever(stop)

@@ -49,6 +49,7 @@ class Settings:
     datacite_read_timeout: float = 30.0
     relay_batch_size: int = 100
     relay_poll_seconds: float = 1.0
+    relay_max_in_flight: int = 1000
     datacite_rate_limit: str = "3000/300s"
 
     @property
@@ -168,6 +169,9 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
             parse_number("RELAY_BATCH_SIZE", get("RELAY_BATCH_SIZE"), 100, minimum=1)
         ),
         datacite_rate_limit=_load_rate_limit(get("DATACITE_RATE_LIMIT")),
+        relay_max_in_flight=int(
+            parse_number("RELAY_MAX_IN_FLIGHT", get("RELAY_MAX_IN_FLIGHT"), 1000, minimum=1)
+        ),
         relay_poll_seconds=parse_number(
             "RELAY_POLL_SECONDS", get("RELAY_POLL_SECONDS"), 1.0, minimum=0.05
         ),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, select, text, update
+from sqlalchemy import and_, exists, func, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from app.db import is_postgres, utcnow
@@ -134,6 +134,16 @@ def fail(intent: Intent, error: str) -> None:
     _finish(intent, IntentStatus.FAILED, error=error)
 
 
+def renew_lease(intent: Intent, lease_seconds: float) -> None:
+    """Restart a leased intent's lease from now (its worker has just begun)."""
+    intent.lease_expires_at = utcnow() + timedelta(seconds=lease_seconds)
+
+
+def in_flight(session: Session) -> int:
+    """How many intents are enqueued (an index-only count over the lease index)."""
+    return int(session.scalar(select(func.count()).where(Intent.status == ENQUEUED)) or 0)
+
+
 def retry_later(intent: Intent, *, delay_seconds: float, error: str, use_attempt: bool) -> None:
     """Send a leased intent back to pending, due after `delay_seconds`."""
     intent.status = PENDING
@@ -150,16 +160,6 @@ def _finish(intent: Intent, status: IntentStatus, error: str | None) -> None:
     intent.lease_token = None
     intent.lease_expires_at = None
     intent.last_error = error
-
-
-def prune_done(session: Session, *, older_than: datetime) -> int:
-    """Delete done intents past retention; the DOI history keeps the story."""
-    result = session.execute(
-        delete(Intent).where(
-            Intent.status == IntentStatus.DONE.value, Intent.updated_at < older_than
-        )
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def lag_seconds(session: Session, *, now: datetime | None = None) -> float:

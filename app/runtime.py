@@ -28,6 +28,7 @@ class Runtime:
     _local: threading.local = field(default_factory=threading.local)
     _clients: list[DataCiteClient] = field(default_factory=list)
     _bucket: RedisTokenBucket | LocalTokenBucket | None = None
+    _bucket_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -58,13 +59,12 @@ class Runtime:
     @property
     def datacite_bucket(self) -> RedisTokenBucket | LocalTokenBucket:
         """The token bucket every DataCite request takes from (shared via Redis if any)."""
-        if self._bucket is None:
-            limit = parse_limit("DATACITE_RATE_LIMIT", self.settings.datacite_rate_limit)
-            redis_url = self.settings.redis_url
-            self._bucket = (
-                RedisTokenBucket(redis_url, limit) if redis_url else LocalTokenBucket(limit)
-            )
-        return self._bucket
+        with self._bucket_lock:
+            if self._bucket is None:
+                limit = parse_limit("DATACITE_RATE_LIMIT", self.settings.datacite_rate_limit)
+                url = self.settings.redis_url
+                self._bucket = RedisTokenBucket(url, limit) if url else LocalTokenBucket(limit)
+            return self._bucket
 
     def close(self) -> None:
         """Release connections (tests and CLI commands call this)."""

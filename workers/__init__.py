@@ -1,9 +1,4 @@
-"""Background processes: the broker, the relay, the actors and the clock.
+"""Background processes: the broker, the relay, the actors (and, later, the clock).
 
-`dramatiq workers -Q doi` imports this package, which sets up the broker and
-declares every actor.
+Worker processes start from `workers.worker`, which installs the Redis broker.
 """
-
-from workers import actors, broker
-
-__all__ = ["actors", "broker"]

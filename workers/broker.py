@@ -1,16 +1,18 @@
 """The one place the Dramatiq broker is configured; imported before any actor.
 
-With REDIS_URL set, messages go through Redis; without it (the embedded default)
-an in-memory StubBroker is used and worker threads run in the same process.
+Until a process installs its real broker, a placeholder StubBroker is the global one,
+so declaring actors never makes Dramatiq guess a broker (it would connect to a local
+Redis or RabbitMQ). Worker processes install Redis from REDIS_URL (`workers.worker`);
+the embedded default installs an in-memory broker.
 """
 
 from __future__ import annotations
 
-import os
-
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+
+from app.config import ConfigError, Settings
 
 QUEUES = ("default", "doi", "holds")
 
@@ -21,6 +23,13 @@ def build_broker(redis_url: str | None) -> dramatiq.Broker:
     for queue in QUEUES:
         broker.declare_queue(queue)
     return broker
+
+
+def redis_broker(settings: Settings, process: str) -> dramatiq.Broker:
+    """The Redis broker a standalone process needs; REDIS_URL is required there."""
+    if not settings.redis_url:
+        raise ConfigError(f"REDIS_URL is required to run the {process} (e.g. redis://host:6379/0)")
+    return build_broker(settings.redis_url)
 
 
 def install(broker: dramatiq.Broker) -> dramatiq.Broker:
@@ -34,5 +43,4 @@ def install(broker: dramatiq.Broker) -> dramatiq.Broker:
     return broker
 
 
-broker = build_broker(os.environ.get("REDIS_URL"))
-dramatiq.set_broker(broker)
+dramatiq.set_broker(StubBroker())

@@ -35,12 +35,17 @@ class Relay:
 
     def run_once(self) -> int:
         """Rescue expired leases, then claim and enqueue one batch; returns how many."""
+        settings = self.settings
         with self.runtime.sessions.begin() as session:
             rescued = outbox.rescue_expired(session)
-            claims = outbox.claim_due(
-                session,
-                limit=self.settings.relay_batch_size,
-                lease_seconds=self.settings.lease_seconds,
+            # Never let more wait in Redis than the workers can start within a lease.
+            room = min(
+                settings.relay_batch_size, settings.relay_max_in_flight - outbox.in_flight(session)
+            )
+            claims = (
+                outbox.claim_due(session, limit=room, lease_seconds=settings.lease_seconds)
+                if room > 0
+                else []
             )
         if rescued:
             log.warning(
@@ -56,7 +61,8 @@ class Relay:
             actor_name=claim.topic,
             args=(claim.intent_id, claim.lease_token),
             kwargs={},
-            options={},
+            # Killed before its lease runs out, so a late finish never overlaps a re-delivery.
+            options={"time_limit": int(self.settings.lease_seconds * 900)},
             message_id=str(claim.intent_id),
         )
         try:

@@ -20,8 +20,6 @@ from app.services.errors import ConflictError, InvalidInputError, NotFoundError,
 from app.services.metadata import kernel4_problems
 from app.states.doi import apply
 
-UNCONFIRMED = (DoiState.PENDING.value, DoiState.DRAFT.value)
-
 
 def get_dataset(session: Session, dataset_id: str, *, for_update: bool = False) -> Dataset:
     """The dataset, or NotFoundError."""
@@ -142,11 +140,14 @@ def delete_version(runtime: Runtime, session: Session, dataset_id: str, name: st
     if version_doi is not None:
         _retire(runtime, session, version_doi)
     concept = concept_doi_of(session, dataset.id, for_update=True)
-    if concept is not None:
-        if not any(v.deleted_at is None for v in dataset.versions):
-            _retire(runtime, session, concept)
-        else:
-            doi_sync.request(session, runtime, concept)
+    if concept is None:
+        return dataset
+    if _is_public(concept) and not any(v.deleted_at is None for v in dataset.versions):
+        # Rule 7: no version remains, so the concept is hidden. A draft concept (never
+        # public) stays a draft, back on the dataset's draft metadata.
+        concept.target = DoiTarget.REGISTERED.value
+        session.flush()
+    doi_sync.request(session, runtime, concept)
     return dataset
 
 
@@ -222,16 +223,22 @@ def _retire(runtime: Runtime, session: Session, doi: Doi) -> None:
     doi_sync.request(session, runtime, doi)
 
 
+def _is_public(doi: Doi) -> bool:
+    """Findable now, on its way there, or once was: such a DOI can only be hidden."""
+    public = (DoiTarget.FINDABLE.value, DoiTarget.REGISTERED.value)
+    return doi.state in public or doi.target in public or _was_public(doi)
+
+
 def _was_public(doi: Doi) -> bool:
     return any(t.to_state == DoiState.FINDABLE.value for t in doi.history)
 
 
 def _dois_of(session: Session, dataset_id: str) -> list[Doi]:
-    return list(
-        session.scalars(
-            select(Doi).where(Doi.dataset_id == dataset_id).order_by(Doi.id).with_for_update()
-        )
-    )
+    # Versions before the concept: the order a worker recording a version locks them in,
+    # so the two can never deadlock.
+    query = select(Doi).where(Doi.dataset_id == dataset_id)
+    ordered = query.order_by(Doi.kind == DoiKind.CONCEPT.value, Doi.id).with_for_update()
+    return list(session.scalars(ordered))
 
 
 def _ever_published(dataset: Dataset) -> bool:

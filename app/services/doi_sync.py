@@ -34,7 +34,7 @@ from app.retry import backoff_seconds, exhausted
 from app.runtime import Runtime
 from app.services import jobs, payloads
 from app.services.metadata import metadata_hash
-from app.states.doi import apply
+from app.states.doi import TransitionNotAllowed, apply
 
 log = logging.getLogger("doiflow.doi_sync")
 
@@ -56,8 +56,19 @@ CONFIRMS = {
 }
 
 
-def decide(state: str, target: str, desired: str | None, confirmed: str | None) -> Action:
+def decide(
+    state: str, target: str, desired: str | None, confirmed: str | None, *, publishing: bool
+) -> Action:
     """The one DataCite call that moves a DOI toward its target, or NONE when settled."""
+    action = _toward(state, target, desired, confirmed)
+    # DOI_PUBLISH=false: nothing is promoted or hidden (remediation does it later), and
+    # the call is never made, since the state machine would refuse its confirmation.
+    if not publishing and action in (Action.PUBLISH, Action.HIDE):
+        return Action.NONE
+    return action
+
+
+def _toward(state: str, target: str, desired: str | None, confirmed: str | None) -> Action:
     if state in (DoiState.FAILED, DoiState.DELETED):
         return Action.NONE
     stale = desired != confirmed
@@ -112,6 +123,8 @@ def prepare(runtime: Runtime, intent_id: int, lease_token: str) -> Plan | None:
                 "stale delivery ignored", extra={"action": "sync_stale", "intent_id": intent_id}
             )
             return None
+        # The lease started when the relay claimed; the call starts now.
+        outbox.renew_lease(intent, runtime.settings.lease_seconds)
         doi = session.get(Doi, int(intent.payload["doi_id"]))
         if doi is None:
             outbox.fail(intent, "DOI row no longer exists")
@@ -123,7 +136,13 @@ def prepare(runtime: Runtime, intent_id: int, lease_token: str) -> Plan | None:
             lease_token=lease_token,
             doi_id=doi.id,
             doi=doi.doi,
-            action=decide(doi.state, doi.target, digest, doi.confirmed_hash),
+            action=decide(
+                doi.state,
+                doi.target,
+                digest,
+                doi.confirmed_hash,
+                publishing=runtime.settings.doi_publish,
+            ),
             attributes=attributes,
             attributes_hash=digest,
             hide_url=payloads.hide_url(runtime.settings, doi),
@@ -183,7 +202,14 @@ def record(runtime: Runtime, plan: Plan, outcome: RemoteDoi | RemoteError | None
             _record_error(session, runtime, intent, doi, outcome)
             return
         if outcome is not None:
-            _record_success(doi, plan, outcome, publishing=settings.doi_publish)
+            try:
+                _record_success(doi, plan, outcome, publishing=settings.doi_publish)
+            except TransitionNotAllowed as refused:
+                # e.g. DOI_PUBLISH differs between web and worker: stop, loudly, no loop.
+                _fail(
+                    session, runtime, intent, doi, f"refused by the state machine: {refused}", None
+                )
+                return
         outbox.complete(intent)
         settled = request(session, runtime, doi) is None
         jobs.on_doi_changed(session, doi, settled=settled)
@@ -213,15 +239,17 @@ def _record_error(
 ) -> None:
     policy = runtime.settings.retry
     doi.last_status = error.status
-    doi.last_error = str(error)
-    if isinstance(error, ThrottledError):
-        # A 429 is DataCite pacing us, not a failure: it never uses an attempt.
-        delay = (
-            error.retry_after
-            if error.retry_after is not None
-            else backoff_seconds(intent.attempts + 1, policy)
-        )
+    doi.last_error = describe(error)
+    too_old = exhausted(0, intent.created_at, utcnow(), policy)
+    if isinstance(error, ThrottledError) and not too_old:
+        # A 429 is DataCite pacing us, not a failure: it never uses an attempt. Throttles
+        # are counted apart, so backoff still grows when no Retry-After is given.
+        throttles = int(intent.payload.get("throttles", 0)) + 1
+        delay = error.retry_after
+        if delay is None:
+            delay = backoff_seconds(throttles, policy)
         outbox.retry_later(intent, delay_seconds=delay, error=str(error), use_attempt=False)
+        intent.payload = {**intent.payload, "throttles": throttles}
         doi.next_attempt_at = intent.available_at
         log.warning(
             "doi throttled", extra={"action": "sync_throttled", "doi": doi.doi, "delay": delay}
@@ -240,7 +268,14 @@ def _record_error(
         )
         return
     reason = "permanent error" if isinstance(error, PermanentError) else "retries exhausted"
-    _fail(session, runtime, intent, doi, f"{reason}: {error}", error.status)
+    _fail(session, runtime, intent, doi, f"{reason}: {describe(error)}", error.status)
+
+
+def describe(error: RemoteError) -> str:
+    """The error for people: DataCite's titles, or the start of a body that had none."""
+    if error.problems or not error.body:
+        return str(error)
+    return f"{error}: {error.body[:500]}"
 
 
 def _fail(
@@ -270,15 +305,20 @@ def _sync_concept_after(session: Session, runtime: Runtime, doi: Doi) -> None:
             .where(Doi.dataset_id == doi.dataset_id, Doi.kind == "concept")
             .with_for_update()
         ).first()
-        if concept is not None:
-            request(session, runtime, concept)
+        if concept is not None and request(session, runtime, concept) is None:
+            # Nothing to send: the concept already says what it should.
+            jobs.on_doi_changed(session, concept, settled=True)
 
 
 def request(session: Session, runtime: Runtime, doi: Doi) -> Intent | None:
     """Queue a sync for `doi` if it needs a DataCite call (coalesced); None when settled."""
-    if runtime.settings.datacite_api_url is None:
+    settings = runtime.settings
+    if not settings.datacite_configured:
         return None
-    digest = payloads.desired_hash(session, runtime.settings, doi)
-    if decide(doi.state, doi.target, digest, doi.confirmed_hash) is Action.NONE:
+    digest = payloads.desired_hash(session, settings, doi)
+    action = decide(
+        doi.state, doi.target, digest, doi.confirmed_hash, publishing=settings.doi_publish
+    )
+    if action is Action.NONE:
         return None
     return outbox.add(session, outbox.SYNC_DOI, key=f"doi:{doi.id}", payload={"doi_id": doi.id})

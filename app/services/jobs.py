@@ -46,10 +46,16 @@ def on_doi_changed(session: Session, doi: Doi, *, settled: bool) -> None:
         if doi.state == DoiState.FAILED.value:
             step.status = StepStatus.FAILED.value
             step.error = doi.last_error
-        elif settled:
+        elif settled and _earlier_steps_closed(step):
+            # A concept step waits for its own version: an earlier sync of the same
+            # concept settling first must not close it.
             step.status = StepStatus.DONE.value
             step.done_count = step.total_count
         _settle_job(step.job)
+
+
+def _earlier_steps_closed(step: JobStep) -> bool:
+    return all(s.status in CLOSED_STEP for s in step.job.steps if s.position < step.position)
 
 
 def _settle_job(job: Job) -> None:
@@ -57,6 +63,10 @@ def _settle_job(job: Job) -> None:
     if StepStatus.FAILED.value in statuses:
         job.status = JobStatus.FAILED.value
         job.finished_at = job.finished_at or utcnow()
+        for step in job.steps:
+            if step.status in OPEN_STEP:
+                step.status = StepStatus.SKIPPED.value
+                step.error = "not reached: an earlier step failed"
     elif statuses <= set(CLOSED_STEP):
         job.status = JobStatus.FINISHED.value
         job.finished_at = job.finished_at or utcnow()

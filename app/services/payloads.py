@@ -35,7 +35,7 @@ def tombstone_url(settings: Settings, dataset_id: str, doi: str) -> str:
 
 def desired_attributes(session: Session, settings: Settings, doi: Doi) -> dict[str, Any]:
     """Everything DataCite should hold for `doi` right now (no `event`)."""
-    if doi.kind == DoiKind.VERSION.value and doi.version is not None:
+    if doi.version is not None:
         attributes = _version_attributes(session, settings, doi, doi.version)
     else:
         attributes = _concept_attributes(session, settings, doi)

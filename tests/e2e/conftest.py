@@ -258,7 +258,16 @@ class Stack:
         """The Procfile's doi-worker: dramatiq on the `doi` queue only."""
         process = self.harness.start(
             name,
-            [str(BIN / "dramatiq"), "workers", "-Q", "doi", "--processes", "1", "--threads", "2"],
+            [
+                str(BIN / "dramatiq"),
+                "workers.worker",
+                "-Q",
+                "doi",
+                "--processes",
+                "1",
+                "--threads",
+                "2",
+            ],
         )
         process.wait_for_log("Worker process is ready for action", 30)
         return process

@@ -34,9 +34,19 @@ CASES = [
 
 @pytest.mark.parametrize(("state", "target", "hashes", "expected"), CASES)
 def test_decide(state: str, target: str, hashes: tuple[str, str], expected: Action) -> None:
-    assert decide(state, target, *hashes) is expected
+    assert decide(state, target, *hashes, publishing=True) is expected
+
+
+@pytest.mark.parametrize(("state", "target", "hashes", "expected"), CASES)
+def test_without_publishing_nothing_is_promoted_or_hidden(
+    state: str, target: str, hashes: tuple[str, str], expected: Action
+) -> None:
+    blocked = expected in (Action.PUBLISH, Action.HIDE)
+    assert decide(state, target, *hashes, publishing=False) is (
+        Action.NONE if blocked else expected
+    )
 
 
 def test_unknown_target_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown target"):
-        decide("draft", "bogus", "a", "a")
+        decide("draft", "bogus", "a", "a", publishing=True)
