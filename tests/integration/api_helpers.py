@@ -8,29 +8,15 @@ from sqlalchemy import func, select
 
 from app.models import Base
 from app.runtime import Runtime
+from tests.integration.lifecycle_helpers import PREFIX, metadata
+from tests.integration.lifecycle_helpers import blob as lifecycle_blob
 
-PREFIX = "10.80507"
-
-
-def metadata(title: str = "Mouse cortex recordings") -> dict[str, Any]:
-    """Valid kernel-4 metadata."""
-    return {
-        "titles": [{"title": title}],
-        "creators": [{"name": "Doe, Jane", "nameType": "Personal"}],
-        "publisher": {"name": "Example Archive"},
-        "publicationYear": "2026",
-        "types": {"resourceTypeGeneral": "Dataset", "resourceType": "Neurophysiology"},
-    }
+__all__ = ["PREFIX", "metadata"]
 
 
 def blob(n: int = 1, **overrides: Any) -> dict[str, Any]:
-    return {
-        "key": f"blobs/{n:03d}",
-        "version_id": f"v{n}",
-        "sha256": f"{n:064x}",
-        "size": 1000 + n,
-        **overrides,
-    }
+    """A blob reference like lifecycle_helpers.blob, with fields overridden."""
+    return {**lifecycle_blob(n), **overrides}
 
 
 def publication(version: str | None = "1.0", **overrides: Any) -> dict[str, Any]:
