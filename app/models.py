@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -38,6 +39,8 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 class Dataset(Base):
     __tablename__ = "datasets"
+    # DOIs are case-insensitive, so two ids differing only in case would share one DOI.
+    __table_args__ = (Index("uq_datasets_lower_id", func.lower(text("id")), unique=True),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     embargoed: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -61,7 +64,12 @@ version_blobs = Table(
 
 class Version(Base):
     __tablename__ = "versions"
-    __table_args__ = (UniqueConstraint("dataset_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "name"),
+        Index(
+            "uq_versions_dataset_lower_name", "dataset_id", func.lower(text("name")), unique=True
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), index=True)

@@ -88,9 +88,9 @@ class DataCiteClient:
         response = self._put(doi, payload, missing_ok=True)
         return None if response.status_code == 404 else _confirmed(response, "registered")
 
-    def delete(self, doi: str) -> None:
-        """Delete a draft DOI; a DOI that is already gone counts as deleted."""
-        self._request("DELETE", doi, missing_ok=True)
+    def delete(self, doi: str) -> int:
+        """Delete a draft DOI; returns 204, or 404 when it was already gone (also success)."""
+        return self._request("DELETE", doi, missing_ok=True).status_code
 
     def close(self) -> None:
         """Release pooled connections."""

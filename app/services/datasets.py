@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -43,8 +43,16 @@ def create_dataset(
             f"dataset id {dataset_id!r} must match {identifiers.NAME_PATTERN.pattern}",
             {"field": "id"},
         )
-    if session.get(Dataset, dataset_id) is not None:
+    _check_draft_metadata(metadata)
+    existing = session.scalar(
+        select(Dataset.id).where(func.lower(Dataset.id) == dataset_id.lower())
+    )
+    if existing == dataset_id:
         raise ConflictError(f"dataset {dataset_id!r} already exists")
+    if existing is not None:
+        raise ConflictError(
+            f"dataset {existing!r} already exists; ids may not differ only in case (DOIs ignore it)"
+        )
     dataset = Dataset(id=dataset_id, embargoed=embargoed, draft_metadata=metadata)
     session.add(dataset)
     session.flush()
@@ -57,6 +65,7 @@ def update_metadata(
     runtime: Runtime, session: Session, dataset_id: str, metadata: dict[str, Any]
 ) -> Dataset:
     """Rules 2 and 5: re-sync the draft before the first publication, never after."""
+    _check_draft_metadata(metadata)
     dataset = _live(get_dataset(session, dataset_id, for_update=True))
     dataset.draft_metadata = metadata
     concept = concept_doi_of(session, dataset.id, for_update=True)
@@ -110,11 +119,13 @@ def publish_version(
     dataset = _live(get_dataset(session, dataset_id, for_update=True))
     name = name or identifiers.default_version_name(utcnow())
     _check_version_name(session, dataset, name)
-    public = not dataset.embargoed and runtime.settings.datacite_configured
-    if public and runtime.settings.doi_publish:
-        problems = kernel4_problems(metadata)
-        if problems:
-            raise UnprocessableError("metadata is not valid DataCite kernel-4 metadata", problems)
+    # Complete kernel-4 metadata whenever DataCite is configured: even a draft version DOI
+    # (DOI_PUBLISH=false) is promoted later, and nothing should fail then.
+    configured = runtime.settings.datacite_configured
+    problems = kernel4_problems(metadata, complete=configured)
+    if problems:
+        raise UnprocessableError("metadata is not valid DataCite kernel-4 metadata", problems)
+    public = not dataset.embargoed and configured
     version = Version(dataset_id=dataset.id, name=name, metadata_snapshot=metadata)
     version.blobs = [_blob(session, b) for b in blobs]
     session.add(version)
@@ -256,9 +267,19 @@ def _check_version_name(session: Session, dataset: Dataset, name: str) -> None:
         raise InvalidInputError(
             f"version {name!r} must match {identifiers.NAME_PATTERN.pattern}", {"field": "version"}
         )
-    if any(v.name == name for v in dataset.versions):
+    clash = next((v.name for v in dataset.versions if v.name.lower() == name.lower()), None)
+    if clash is not None:
         raise ConflictError(
-            f'dataset {dataset.id!r} already has a version {name!r}; pass another "version"'
+            f"dataset {dataset.id!r} already has a version {clash!r} (DOIs ignore case); "
+            'pass another "version"'
+        )
+
+
+def _check_draft_metadata(metadata: dict[str, Any]) -> None:
+    problems = kernel4_problems(metadata, complete=False)
+    if problems:
+        raise UnprocessableError(
+            "metadata has fields of the wrong DataCite kernel-4 shape", problems
         )
 
 

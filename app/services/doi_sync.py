@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,6 +36,9 @@ from app.services import jobs, payloads
 from app.services.metadata import metadata_hash
 from app.states.doi import TransitionNotAllowed, apply
 
+if TYPE_CHECKING:
+    from app.clients.datacite import DataCiteClient
+
 log = logging.getLogger("doiflow.doi_sync")
 
 
@@ -47,12 +50,12 @@ class Action(StrEnum):
     DELETE = "delete"
 
 
-# What each successful action confirms, as a state-machine event.
+# The state-machine event for each state DataCite confirms (a GET confirms too).
 CONFIRMS = {
-    Action.SAVE_DRAFT: "confirm_draft",
-    Action.PUBLISH: "confirm_findable",
-    Action.HIDE: "confirm_hidden",
-    Action.DELETE: "confirm_deleted",
+    DoiState.DRAFT.value: "confirm_draft",
+    DoiState.FINDABLE.value: "confirm_findable",
+    DoiState.REGISTERED.value: "confirm_hidden",
+    DoiState.DELETED.value: "confirm_deleted",
 }
 
 
@@ -83,10 +86,8 @@ def _toward(state: str, target: str, desired: str | None, confirmed: str | None)
     if target == DoiTarget.FINDABLE:
         return Action.PUBLISH if state != DoiState.FINDABLE or stale else Action.NONE
     if target == DoiTarget.REGISTERED:
-        if state == DoiState.FINDABLE:
-            return Action.HIDE
-        # Re-driven after a failure: make it findable again, then the follow-up hides it.
-        return Action.PUBLISH if state == DoiState.PENDING else Action.NONE
+        # From pending (re-driven after a failure) the worker looks before it hides.
+        return Action.HIDE if state in (DoiState.FINDABLE, DoiState.PENDING) else Action.NONE
     raise ValueError(f"unknown target {target!r}")
 
 
@@ -146,7 +147,9 @@ def prepare(runtime: Runtime, intent_id: int, lease_token: str) -> Plan | None:
             attributes=attributes,
             attributes_hash=digest,
             hide_url=payloads.hide_url(runtime.settings, doi),
-            reread_first=bool(intent.payload.get("reread")),
+            # Look first after a timeout (the call may have been applied) and before
+            # hiding a re-driven DOI (DataCite may hold it in any state, or not at all).
+            reread_first=bool(intent.payload.get("reread")) or doi.state == DoiState.PENDING.value,
         )
 
 
@@ -160,29 +163,35 @@ def execute(runtime: Runtime, plan: Plan) -> RemoteDoi | RemoteError | None:
         # Over our own budget: snooze like a 429 without bothering DataCite.
         return ThrottledError("local DataCite rate limit reached", retry_after=wait)
     try:
-        if plan.reread_first and plan.action in (Action.HIDE, Action.DELETE):
-            # The last try timed out and may have been applied: look before acting again.
-            remote = client.get(plan.doi)
-            if _already_done(plan.action, remote):
-                return remote or RemoteDoi(plan.doi, DoiState.DELETED.value, http_status=404)
         if plan.action is Action.SAVE_DRAFT:
             return client.save_draft(plan.doi, plan.attributes)
         if plan.action is Action.PUBLISH:
             return client.publish(plan.doi, plan.attributes)
+        if plan.reread_first:
+            return _look_then_retire(client, plan)
         if plan.action is Action.HIDE:
-            return client.hide(plan.doi, url=plan.hide_url) or RemoteDoi(
-                plan.doi, "registered", http_status=404
-            )
-        client.delete(plan.doi)
-        return RemoteDoi(plan.doi, DoiState.DELETED.value, http_status=204)
+            return client.hide(plan.doi, url=plan.hide_url) or _gone(plan.doi, 404)
+        return _gone(plan.doi, client.delete(plan.doi))
     except RemoteError as error:
         return error
 
 
-def _already_done(action: Action, remote: RemoteDoi | None) -> bool:
-    if action is Action.DELETE:
-        return remote is None
-    return remote is not None and remote.state == DoiState.REGISTERED.value
+def _look_then_retire(client: DataCiteClient, plan: Plan) -> RemoteDoi:
+    """Hide or delete only what DataCite really holds; PUTs are idempotent and need no look."""
+    remote = client.get(plan.doi)
+    if remote is None:
+        return _gone(plan.doi, 404)
+    if remote.state == DoiState.REGISTERED.value:
+        return remote  # already hidden: the lost answer was a success
+    if remote.state == DoiState.DRAFT.value:
+        # Never public at DataCite, so nothing to hide: a draft is deleted instead.
+        return _gone(plan.doi, client.delete(plan.doi))
+    # Findable: DataCite refuses to delete it, so it is hidden whichever was asked.
+    return client.hide(plan.doi, url=plan.hide_url) or _gone(plan.doi, 404)
+
+
+def _gone(doi: str, status: int) -> RemoteDoi:
+    return RemoteDoi(doi, DoiState.DELETED.value, http_status=status)
 
 
 def record(runtime: Runtime, plan: Plan, outcome: RemoteDoi | RemoteError | None) -> None:
@@ -217,7 +226,7 @@ def record(runtime: Runtime, plan: Plan, outcome: RemoteDoi | RemoteError | None
 
 
 def _record_success(doi: Doi, plan: Plan, outcome: RemoteDoi, *, publishing: bool) -> None:
-    event = CONFIRMS[plan.action]
+    event = CONFIRMS[outcome.state]
     apply(
         doi,
         event,

@@ -19,7 +19,7 @@ DOI_FORMS = (
 
 def is_valid_name(name: str) -> bool:
     """Dataset identifiers and version names share one pattern."""
-    return bool(NAME_PATTERN.match(name))
+    return bool(NAME_PATTERN.fullmatch(name))
 
 
 def default_version_name(now: datetime) -> str:
@@ -45,4 +45,4 @@ def normalise_doi(text: str) -> str | None:
             candidate = candidate[len(form) :]
             break
     candidate = candidate.lower()
-    return candidate if DOI_PATTERN.match(candidate) else None
+    return candidate if DOI_PATTERN.fullmatch(candidate) else None

@@ -9,8 +9,18 @@ from typing import Any
 from datacite import schema45
 
 SCHEMA_VERSION = "http://datacite.org/schema/kernel-4"
-# Set by doiflow itself, so the archive's metadata is validated without them.
-MANAGED_FIELDS = ("doi", "prefix", "suffix", "event", "url", "schemaVersion")
+# Set by doiflow itself, or REST-only attributes the kernel-4.5 JSON schema does not
+# describe (DataCite's REST API accepts `identifiers` and `contentUrl`).
+NOT_VALIDATED = (
+    "doi",
+    "prefix",
+    "suffix",
+    "event",
+    "url",
+    "schemaVersion",
+    "identifiers",
+    "contentUrl",
+)
 
 
 def normalise(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -23,12 +33,19 @@ def normalise(attributes: dict[str, Any]) -> dict[str, Any]:
     return normal
 
 
-def kernel4_problems(attributes: dict[str, Any]) -> list[dict[str, str]]:
-    """Every way `attributes` fails DataCite's kernel-4.5 JSON schema, one entry per field."""
-    document = {k: v for k, v in normalise(attributes).items() if k not in MANAGED_FIELDS}
+def kernel4_problems(attributes: dict[str, Any], *, complete: bool = True) -> list[dict[str, str]]:
+    """Every way `attributes` fails DataCite's kernel-4.5 JSON schema, one entry per field.
+
+    With complete=False (draft metadata) missing top-level properties are allowed, as
+    DataCite allows minimal drafts, but whatever is present must have the right shape:
+    DataCite checks shapes in every state.
+    """
+    document = {k: v for k, v in normalise(attributes).items() if k not in NOT_VALIDATED}
     document["schemaVersion"] = SCHEMA_VERSION
     problems: dict[str, str] = {}
     for error in schema45.validator.iter_errors(document):
+        if not complete and error.validator == "required" and not error.absolute_path:
+            continue
         field = _field_of(error)
         problems.setdefault(field, error.message)
     return [{"field": field, "message": message} for field, message in sorted(problems.items())]

@@ -35,7 +35,10 @@ class DoiMachine(StateMachine):
         | findable.to(findable, cond="publishing_allowed")
         | registered.to(findable, cond="publishing_allowed")
     )
-    confirm_hidden = findable.to(registered, cond="publishing_allowed")
+    # From pending: a re-driven DOI that DataCite confirms is (already) hidden.
+    confirm_hidden = findable.to(registered, cond="publishing_allowed") | pending.to(
+        registered, cond="publishing_allowed"
+    )
     confirm_deleted = pending.to(deleted) | draft.to(deleted)
     fail = pending.to(failed) | draft.to(failed) | findable.to(failed) | registered.to(failed)
     redrive = failed.to(pending)

@@ -22,7 +22,7 @@ CASES = [
     ("registered", "findable", SAME, Action.PUBLISH),
     ("findable", "registered", SAME, Action.HIDE),
     ("registered", "registered", STALE, Action.NONE),
-    ("pending", "registered", SAME, Action.PUBLISH),  # re-driven: publish, then hide
+    ("pending", "registered", SAME, Action.HIDE),  # re-driven: the worker looks, then hides
     ("pending", "deleted", SAME, Action.DELETE),
     ("draft", "deleted", SAME, Action.DELETE),
     ("findable", "deleted", SAME, Action.HIDE),  # DataCite refuses to delete findable DOIs

@@ -13,6 +13,7 @@ STATES = ("pending", "draft", "findable", "registered", "failed", "deleted")
 ALLOWED = {
     ("pending", "confirm_draft"): "draft",
     ("pending", "confirm_findable"): "findable",
+    ("pending", "confirm_hidden"): "registered",  # a re-driven DOI DataCite holds hidden
     ("pending", "confirm_deleted"): "deleted",
     ("pending", "fail"): "failed",
     ("draft", "confirm_draft"): "draft",
