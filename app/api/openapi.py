@@ -129,10 +129,10 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     "/api/datasets": {
         "post": operation(
             "api.create_dataset",
-            "Create a dataset",
+            "Create a dataset (422 when metadata fields have the wrong kernel-4 shape)",
             scope="write",
             answer=(201, "Dataset"),
-            errors=(400, 409),
+            errors=(400, 409, 422),
             body="CreateDataset",
         ),
     },
@@ -155,10 +155,10 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     "/api/datasets/{dataset_id}/metadata": {
         "put": operation(
             "api.update_metadata",
-            "Replace the draft metadata",
+            "Replace the draft metadata (422 when fields have the wrong kernel-4 shape)",
             scope="write",
             answer=(200, "Dataset"),
-            errors=(400, 404, 409),
+            errors=(400, 404, 409, 422),
             body="UpdateMetadata",
         ),
     },

@@ -135,3 +135,14 @@ def test_429_without_retry_after_backs_off_without_using_an_attempt(make_pipelin
     row = doi_row(pipeline.runtime, concept("bare429"))
     assert row.attempts == 0
     assert len([r for r in pipeline.datacite_requests() if r["method"] == "PUT"]) == 3
+
+
+def test_api_answers_422_naming_the_badly_shaped_draft_field(client, bearer) -> None:
+    answer = client.post(
+        "/api/datasets",
+        json={"id": "api-shape", "metadata": {"titles": ["plain"]}},
+        headers=bearer("write"),
+    )
+    assert answer.status_code == 422
+    assert answer.json["error"]["details"][0]["field"] == "titles.0"
+    assert client.get("/api/datasets/api-shape", headers=bearer("read")).status_code == 404
