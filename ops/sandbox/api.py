@@ -1,4 +1,10 @@
-"""DataCite's `/dois` endpoints, with lupo's order of checks: 401, 400, 404, 403, 422."""
+"""DataCite's `/dois` endpoints, with lupo's order of checks.
+
+Bad credentials (401) come first, then a body that is not JSON (400: Rails parses it in
+a before_action). An existing DOI is then authorized (401/403) before its payload is
+read (400); a new one is looked at in path (404), payload (400), prefix (403) order.
+Anything left is the model's validation (422).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
 
-from ops.sandbox import document, validation
+from ops.sandbox import document, params, validation
 from ops.sandbox import doi as doi_strings
 from ops.sandbox.accounts import BadCredentialsError
 from ops.sandbox.store import (
@@ -89,9 +95,13 @@ def put_doi(app: SandboxApp, request: Request, raw: str) -> Response:
     doi = doi_strings.extract(raw)
     if doi is None:
         raise not_found()
+    existing = app.store.get(doi)
+    if existing is not None:
+        # DataciteDoisController#update runs `authorize! :update` before reading `data`.
+        authorize_owner(existing, user)
     attributes = payload_attributes(payload)
     user = require_user(user)
-    if app.store.get(doi) is None and not app.accounts.owns(user, doi_strings.prefix_of(doi)):
+    if existing is None and not app.accounts.owns(user, doi_strings.prefix_of(doi)):
         raise fail(403, document.FORBIDDEN)
     record, created = _write(app, doi, attributes, user)
     return _doi_answer(request, record, 201 if created else 200)
@@ -100,8 +110,10 @@ def put_doi(app: SandboxApp, request: Request, raw: str) -> Response:
 def post_dois(app: SandboxApp, request: Request) -> Response:
     """POST /dois: create only; an existing DOI is 422 "already taken"."""
     user = authenticate(app, request)
-    attributes = payload_attributes(read_payload(request))
+    payload = read_payload(request)
+    # DataciteDoisController#create refuses anonymous callers before reading `data`.
     user = require_user(user)
+    attributes = payload_attributes(payload)
     doi, minted = _doi_to_create(attributes)
     if not app.accounts.owns(user, doi_strings.prefix_of(doi)):
         raise fail(403, document.FORBIDDEN)
@@ -146,6 +158,15 @@ def authenticate(app: SandboxApp, request: Request) -> str | None:
         raise fail(401, document.BAD_CREDENTIALS) from None
 
 
+def authorize_owner(record: DoiRecord, user: str | None) -> None:
+    """Refuse a change to someone else's DOI: 401 when anonymous, as lupo does, else 403."""
+    if record.owner == user:
+        return
+    if user is None:
+        raise fail(401, document.BAD_CREDENTIALS)
+    raise fail(403, document.FORBIDDEN)
+
+
 def require_user(user: str | None) -> str:
     """Refuse anonymous writes the way DataCite does (401, not 403)."""
     if user is None:
@@ -186,6 +207,7 @@ def _write(
     def check(record: DoiRecord, created: bool) -> list[dict]:
         return validation.check(record, created=created, domains=app.domains, client=user)
 
+    attributes = params.sanitize(attributes)
     try:
         return app.store.write(doi, attributes, user=user, validate=check, create_only=create_only)
     except NotOwnerError:

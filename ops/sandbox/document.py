@@ -72,16 +72,16 @@ def error_response(status: int, title: str, headers: dict | None = None) -> Resp
 
 
 def validation_response(errors: list[dict], uid: str | None) -> Response:
-    """Answer 422 with DataCite's model-validation shape: source, title, uid."""
+    """Answer 422 with lupo's serialize_errors shape: source, title, uid (never status)."""
     extra = {"uid": uid} if uid is not None else {}
     body = {"errors": [{"source": e["source"], "title": e["title"], **extra} for e in errors]}
     return json_response(body, 422)
 
 
 def taken_response(uid: str) -> Response:
-    """Answer 422 for a DOI that already exists."""
-    error = {"status": "422", "title": TAKEN, "source": "doi", "uid": uid}
-    return json_response({"errors": [error]}, 422)
+    """Answer 422 for a DOI that already exists: a model error, so no `status` member."""
+    # lupo's `validates_uniqueness_of :doi` goes through serialize_errors like any other.
+    return validation_response([{"source": "doi", "title": TAKEN}], uid)
 
 
 def canned_response(respond: dict) -> Response:

@@ -85,19 +85,8 @@ def apply_changes(metadata: dict, attributes: dict) -> dict:
 
 
 def _writable(attributes: dict) -> dict:
-    changes = {key: value for key, value in attributes.items() if key in WRITABLE}
-    legacy = attributes.get("alternateIdentifiers")
-    # DataCite still accepts the kernel-4.0 name when `identifiers` is not given.
-    if "identifiers" not in changes and isinstance(legacy, list) and legacy:
-        changes["identifiers"] = [
-            {
-                "identifier": item.get("alternateIdentifier"),
-                "identifierType": item.get("alternateIdentifierType"),
-            }
-            for item in legacy
-            if isinstance(item, dict)
-        ]
-    return changes
+    # lupo's own rewrites of the payload (ops.sandbox.params) happen before this.
+    return {key: value for key, value in attributes.items() if key in WRITABLE}
 
 
 @dataclass

@@ -147,13 +147,11 @@ def test_post_of_existing_doi_is_422_already_taken(sandbox):
         f"{sandbox.url}/dois", json=doi_payload(doi=DOI.upper()), auth=SANDBOX_AUTH, timeout=5
     )
 
+    # lupo's uniqueness validation goes through serialize_errors: no `status` member.
     assert response.status_code == 422
-    error = response.json()["errors"][0]
-    assert (error["status"], error["title"], error["source"]) == (
-        "422",
-        "This DOI has already been taken",
-        "doi",
-    )
+    assert response.json() == {
+        "errors": [{"source": "doi", "title": "This DOI has already been taken", "uid": DOI}]
+    }
 
 
 def test_post_without_doi_or_prefix_is_422(sandbox):
