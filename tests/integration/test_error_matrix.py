@@ -8,14 +8,18 @@ from datetime import datetime
 import pytest
 
 from app.models import Intent
+from app.services import datasets
 from tests.fixtures.pipeline import wait_until
 from tests.integration.lifecycle_helpers import (
+    call,
     concept,
     count_rows,
     create,
     doi_row,
     doi_state,
     open_intents,
+    publish,
+    version_doi,
 )
 
 
@@ -161,3 +165,43 @@ def test_no_doi_is_left_pending_by_a_4xx(make_pipeline) -> None:
     )
     assert count_rows(pipeline.runtime, Intent) == 5
     assert open_intents(pipeline.runtime) == []
+
+
+def test_hide_applied_but_answer_lost_is_confirmed_by_a_look(make_pipeline) -> None:
+    pipeline = make_pipeline()
+    create(pipeline.runtime, "hidden")
+    publish(pipeline.runtime, "hidden", "v1")
+    wait_until(lambda: doi_state(pipeline.runtime, concept("hidden")) == "findable")
+    wait_until(lambda: open_intents(pipeline.runtime) == [])
+    target = version_doi("hidden", "v1")
+    pipeline.inject(
+        {"method": "PUT", "doi": target, "times": 1, "action": "timeout_after_commit", "seconds": 3}
+    )
+    call(pipeline.runtime, datasets.delete_version, "hidden", "v1")
+    wait_until(lambda: doi_state(pipeline.runtime, target) == "registered")
+    calls = [
+        (r["method"], r.get("event")) for r in pipeline.datacite_requests() if r["doi"] == target
+    ]
+    # The lost hide, then a look that finds it hidden: no second hide is sent.
+    assert calls[-2:] == [("PUT", "hide"), ("GET", None)]
+    assert doi_row(pipeline.runtime, target).history[-1].to_state == "registered"
+
+
+def test_delete_applied_but_answer_lost_is_confirmed_by_a_look(make_pipeline) -> None:
+    pipeline = make_pipeline()
+    create(pipeline.runtime, "dropped")
+    wait_until(lambda: doi_state(pipeline.runtime, concept("dropped")) == "draft")
+    pipeline.inject(
+        {"method": "DELETE", "times": 1, "action": "timeout_after_commit", "seconds": 3}
+    )
+    call(pipeline.runtime, datasets.delete_dataset, "dropped")
+    wait_until(lambda: doi_state(pipeline.runtime, concept("dropped")) == "deleted")
+    calls = [
+        (r["method"], r["status"])
+        for r in pipeline.datacite_requests()
+        if r["doi"] == concept("dropped")
+    ]
+    assert calls[-1] == ("GET", 404)
+    # One DELETE (its answer lost), then a look that finds it gone: no second DELETE.
+    assert [c[0] for c in calls].count("DELETE") == 1
+    assert pipeline.remote_dois() == {}
