@@ -109,7 +109,14 @@ def rescue_expired(session: Session, *, now: datetime | None = None) -> int:
     result = session.execute(
         update(Intent)
         .where(Intent.status == ENQUEUED, Intent.lease_expires_at < (now or utcnow()))
-        .values(status=PENDING, lease_token=None, lease_expires_at=None, updated_at=utcnow())
+        # A delivery that died counts as an attempt, so a call that always crashes ends.
+        .values(
+            status=PENDING,
+            lease_token=None,
+            lease_expires_at=None,
+            attempts=Intent.attempts + 1,
+            updated_at=utcnow(),
+        )
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

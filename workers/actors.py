@@ -12,13 +12,12 @@ from app.services import doi_sync
 from workers import broker as _broker  # noqa: F401 - the broker must exist before any actor
 from workers import context
 
-# A backstop for a call stuck past DataCite's read timeout. If it outlives the lease
-# anyway, the relay re-delivers and the lease fence makes the late finish a no-op.
-SYNC_TIME_LIMIT_MS = 90_000
-
 
 @dramatiq.actor(
-    actor_name="sync_doi", queue_name="doi", max_retries=0, time_limit=SYNC_TIME_LIMIT_MS
+    # No time_limit here: the relay sets one per message, inside the intent's lease.
+    actor_name="sync_doi",
+    queue_name="doi",
+    max_retries=0,
 )
 def sync_doi(intent_id: int, lease_token: str) -> None:
     """Bring one DOI to its target (one DataCite call at most)."""

@@ -69,7 +69,8 @@ def update_metadata(
     dataset = _live(get_dataset(session, dataset_id, for_update=True))
     dataset.draft_metadata = metadata
     concept = concept_doi_of(session, dataset.id, for_update=True)
-    if dataset.embargoed or concept is None or _ever_published(dataset):
+    # Rule 5: once a version is out, the concept follows the versions, not the draft.
+    if dataset.embargoed or concept is None or _has_live_versions(dataset):
         return dataset
     if concept.state == DoiState.FAILED.value:
         # A concept DOI that failed earlier is re-created with the new metadata.
@@ -153,10 +154,10 @@ def delete_version(runtime: Runtime, session: Session, dataset_id: str, name: st
     concept = concept_doi_of(session, dataset.id, for_update=True)
     if concept is None:
         return dataset
-    if _is_public(concept) and not any(v.deleted_at is None for v in dataset.versions):
-        # Rule 7: no version remains, so the concept is hidden. A draft concept (never
-        # public) stays a draft, back on the dataset's draft metadata.
-        concept.target = DoiTarget.REGISTERED.value
+    if not _has_live_versions(dataset):
+        # Rule 7: no version remains. A concept DataCite made public is hidden; one it
+        # never did goes back to being a draft of the dataset's draft metadata.
+        concept.target = (DoiTarget.REGISTERED if _is_public(concept) else DoiTarget.DRAFT).value
         session.flush()
     doi_sync.request(session, runtime, concept)
     return dataset
@@ -226,22 +227,15 @@ def _retire(runtime: Runtime, session: Session, doi: Doi) -> None:
     """Delete a DOI DataCite never made public; hide one that is (DataCite refuses to delete it)."""
     if doi.state == DoiState.DELETED.value:
         return
-    hide = doi.state in (DoiState.FINDABLE.value, DoiState.REGISTERED.value) or (
-        doi.state == DoiState.FAILED.value and _was_public(doi)
-    )
-    doi.target = (DoiTarget.REGISTERED if hide else DoiTarget.DELETED).value
+    doi.target = (DoiTarget.REGISTERED if _is_public(doi) else DoiTarget.DELETED).value
     session.flush()
     doi_sync.request(session, runtime, doi)
 
 
 def _is_public(doi: Doi) -> bool:
-    """Findable now, on its way there, or once was: such a DOI can only be hidden."""
-    public = (DoiTarget.FINDABLE.value, DoiTarget.REGISTERED.value)
-    return doi.state in public or doi.target in public or _was_public(doi)
-
-
-def _was_public(doi: Doi) -> bool:
-    return any(t.to_state == DoiState.FINDABLE.value for t in doi.history)
+    """DataCite has made it findable (now or once): such a DOI can only be hidden."""
+    public = (DoiState.FINDABLE.value, DoiState.REGISTERED.value)
+    return doi.state in public or any(t.to_state in public for t in doi.history)
 
 
 def _dois_of(session: Session, dataset_id: str) -> list[Doi]:
@@ -252,8 +246,8 @@ def _dois_of(session: Session, dataset_id: str) -> list[Doi]:
     return list(session.scalars(ordered))
 
 
-def _ever_published(dataset: Dataset) -> bool:
-    return bool(dataset.versions)
+def _has_live_versions(dataset: Dataset) -> bool:
+    return any(v.deleted_at is None for v in dataset.versions)
 
 
 def _live(dataset: Dataset) -> Dataset:

@@ -28,7 +28,7 @@ from app.clients.errors import (
     TransientError,
 )
 from app.db import utcnow
-from app.enums import DoiState, DoiTarget
+from app.enums import DoiKind, DoiState, DoiTarget
 from app.models import Doi, Intent
 from app.retry import backoff_seconds, exhausted
 from app.runtime import Runtime
@@ -99,11 +99,26 @@ class Plan:
     lease_token: str
     doi_id: int
     doi: str
+    state: str
     action: Action
     attributes: dict[str, Any]
     attributes_hash: str
     hide_url: str | None
     reread_first: bool
+
+
+def _decide_for(session: Session, runtime: Runtime, doi: Doi, digest: str) -> Action:
+    """decide() for a row; a concept waits as a draft until one of its versions is findable."""
+    target = doi.target
+    if (
+        doi.kind == DoiKind.CONCEPT.value
+        and target == DoiTarget.FINDABLE.value
+        and not payloads.has_findable_version(session, doi.dataset_id)
+    ):
+        # It will cite its versions (HasVersion), so it is published after the first.
+        target = DoiTarget.DRAFT.value
+    publishing = runtime.settings.doi_publish
+    return decide(doi.state, target, digest, doi.confirmed_hash, publishing=publishing)
 
 
 def run(runtime: Runtime, intent_id: int, lease_token: str) -> None:
@@ -126,9 +141,20 @@ def prepare(runtime: Runtime, intent_id: int, lease_token: str) -> Plan | None:
             return None
         # The lease started when the relay claimed; the call starts now.
         outbox.renew_lease(intent, runtime.settings.lease_seconds)
-        doi = session.get(Doi, int(intent.payload["doi_id"]))
+        doi = session.get(Doi, int(intent.payload["doi_id"]), with_for_update=True)
         if doi is None:
             outbox.fail(intent, "DOI row no longer exists")
+            return None
+        if exhausted(intent.attempts, intent.created_at, utcnow(), runtime.settings.retry):
+            # Counts deliveries that crashed or outlived their lease too, and throttling
+            # that never lifted (its age), so nothing is retried forever.
+            age = (utcnow() - intent.created_at).total_seconds()
+            last = doi.last_error or "none recorded (the deliveries died)"
+            detail = (
+                f"retries exhausted after {intent.attempts} attempts in {age:.0f} s; "
+                f"last error: {last}"
+            )
+            _fail(session, runtime, intent, doi, detail, doi.last_status)
             return None
         attributes = payloads.desired_attributes(session, runtime.settings, doi)
         digest = metadata_hash(attributes)
@@ -137,13 +163,8 @@ def prepare(runtime: Runtime, intent_id: int, lease_token: str) -> Plan | None:
             lease_token=lease_token,
             doi_id=doi.id,
             doi=doi.doi,
-            action=decide(
-                doi.state,
-                doi.target,
-                digest,
-                doi.confirmed_hash,
-                publishing=runtime.settings.doi_publish,
-            ),
+            state=doi.state,
+            action=_decide_for(session, runtime, doi, digest),
             attributes=attributes,
             attributes_hash=digest,
             hide_url=payloads.hide_url(runtime.settings, doi),
@@ -168,12 +189,23 @@ def execute(runtime: Runtime, plan: Plan) -> RemoteDoi | RemoteError | None:
         if plan.action is Action.PUBLISH:
             return client.publish(plan.doi, plan.attributes)
         if plan.reread_first:
+            look_wait = runtime.datacite_bucket.take()  # the look is a request too
+            if look_wait > 0:
+                return ThrottledError("local DataCite rate limit reached", retry_after=look_wait)
             return _look_then_retire(client, plan)
         if plan.action is Action.HIDE:
-            return client.hide(plan.doi, url=plan.hide_url) or _gone(plan.doi, 404)
+            return _hide(client, plan)
         return _gone(plan.doi, client.delete(plan.doi))
     except RemoteError as error:
         return error
+
+
+def _hide(client: DataCiteClient, plan: Plan) -> RemoteDoi:
+    remote = client.hide(plan.doi, url=plan.hide_url)
+    if remote is None:
+        # DataCite never loses a findable DOI, so this needs a person, not a guess.
+        raise PermanentError(f"DataCite has no DOI {plan.doi} to hide (404)", status=404)
+    return remote
 
 
 def _look_then_retire(client: DataCiteClient, plan: Plan) -> RemoteDoi:
@@ -186,8 +218,12 @@ def _look_then_retire(client: DataCiteClient, plan: Plan) -> RemoteDoi:
     if remote.state == DoiState.DRAFT.value:
         # Never public at DataCite, so nothing to hide: a draft is deleted instead.
         return _gone(plan.doi, client.delete(plan.doi))
+    if plan.state != DoiState.FINDABLE.value:
+        # Findable there but not here (an earlier answer was lost): adopt what DataCite
+        # says; the follow-up intent then hides it from a state that allows it.
+        return remote
     # Findable: DataCite refuses to delete it, so it is hidden whichever was asked.
-    return client.hide(plan.doi, url=plan.hide_url) or _gone(plan.doi, 404)
+    return _hide(client, plan)
 
 
 def _gone(doi: str, status: int) -> RemoteDoi:
@@ -254,9 +290,10 @@ def _record_error(
         # A 429 is DataCite pacing us, not a failure: it never uses an attempt. Throttles
         # are counted apart, so backoff still grows when no Retry-After is given.
         throttles = int(intent.payload.get("throttles", 0)) + 1
-        delay = error.retry_after
-        if delay is None:
-            delay = backoff_seconds(throttles, policy)
+        # Never sooner than asked, and never a tight loop on "Retry-After: 0".
+        delay = max(
+            error.retry_after or 0.0, policy.base_seconds, backoff_seconds(throttles, policy)
+        )
         outbox.retry_later(intent, delay_seconds=delay, error=str(error), use_attempt=False)
         intent.payload = {**intent.payload, "throttles": throttles}
         doi.next_attempt_at = intent.available_at
@@ -269,7 +306,8 @@ def _record_error(
     ):
         delay = backoff_seconds(intent.attempts + 1, policy)
         outbox.retry_later(intent, delay_seconds=delay, error=str(error), use_attempt=True)
-        intent.payload = {**intent.payload, "reread": error.timed_out}
+        reread = bool(intent.payload.get("reread")) or error.timed_out
+        intent.payload = {**intent.payload, "reread": reread}
         doi.attempts = intent.attempts
         doi.next_attempt_at = intent.available_at
         log.warning(
@@ -292,15 +330,17 @@ def _fail(
 ) -> None:
     intent.attempts += 1  # the failing call was an attempt too
     doi.attempts = intent.attempts
+    doi.last_error = detail
     doi.next_attempt_at = None
-    apply(
-        doi,
-        "fail",
-        publishing_allowed=runtime.settings.doi_publish,
-        intent_id=intent.id,
-        http_status=status,
-        detail=detail,
-    )
+    if doi.state not in (DoiState.FAILED.value, DoiState.DELETED.value):
+        apply(
+            doi,
+            "fail",
+            publishing_allowed=runtime.settings.doi_publish,
+            intent_id=intent.id,
+            http_status=status,
+            detail=detail,
+        )
     outbox.fail(intent, detail)
     jobs.on_doi_changed(session, doi, settled=False)
     log.error("doi failed", extra={"action": "sync_failed", "doi": doi.doi, "status": status})
@@ -325,9 +365,6 @@ def request(session: Session, runtime: Runtime, doi: Doi) -> Intent | None:
     if not settings.datacite_configured:
         return None
     digest = payloads.desired_hash(session, settings, doi)
-    action = decide(
-        doi.state, doi.target, digest, doi.confirmed_hash, publishing=settings.doi_publish
-    )
-    if action is Action.NONE:
+    if _decide_for(session, runtime, doi, digest) is Action.NONE:
         return None
     return outbox.add(session, outbox.SYNC_DOI, key=f"doi:{doi.id}", payload={"doi_id": doi.id})

@@ -6,11 +6,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.enums import DoiState, JobStatus, StepStatus
+from app.enums import DoiState, DoiTarget, JobStatus, StepStatus
 from app.models import Doi, Job, JobStep, Version
 
 OPEN_STEP = (StepStatus.PENDING.value, StepStatus.IN_PROGRESS.value)
 CLOSED_STEP = (StepStatus.DONE.value, StepStatus.SKIPPED.value)
+RETIRED = (DoiTarget.DELETED.value, DoiTarget.REGISTERED.value)
 
 
 def start_publish_job(
@@ -46,7 +47,11 @@ def on_doi_changed(session: Session, doi: Doi, *, settled: bool) -> None:
         if doi.state == DoiState.FAILED.value:
             step.status = StepStatus.FAILED.value
             step.error = doi.last_error
-        elif settled and _earlier_steps_closed(step):
+        elif settled and doi.target in RETIRED:
+            # Deleted before it was published: this run will not finish it.
+            step.status = StepStatus.SKIPPED.value
+            step.error = f"the DOI was retired ({doi.state}) before the step finished"
+        elif settled and doi.state == doi.target and _earlier_steps_closed(step):
             # A concept step waits for its own version: an earlier sync of the same
             # concept settling first must not close it.
             step.status = StepStatus.DONE.value

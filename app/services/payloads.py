@@ -56,10 +56,18 @@ def hide_url(settings: Settings, doi: Doi) -> str | None:
     return None
 
 
+# Set by doiflow from its own records, never taken from the archive's metadata.
+OURS = ("doi", "prefix", "suffix", "event", "url", "state")
+
+
+def _archive_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in normalise(metadata).items() if k not in OURS}
+
+
 def _version_attributes(
     session: Session, settings: Settings, doi: Doi, version: Version
 ) -> dict[str, Any]:
-    attributes = normalise(version.metadata_snapshot)
+    attributes = _archive_metadata(version.metadata_snapshot)
     attributes["url"] = landing_url(settings, version.dataset_id, version.name)
     attributes.setdefault("version", version.name)
     concept = _concept_of(session, version.dataset_id)
@@ -74,14 +82,31 @@ def _concept_attributes(session: Session, settings: Settings, doi: Doi) -> dict[
     live_versions = [v for v in dataset.versions if v.deleted_at is None]
     if live_versions:
         # Rule 6: the concept follows the latest remaining version.
-        attributes = normalise(live_versions[-1].metadata_snapshot)
+        attributes = _archive_metadata(live_versions[-1].metadata_snapshot)
         attributes.pop("version", None)
         for version_doi in _findable_version_dois(session, [v.id for v in live_versions]):
             _add_relation(attributes, version_doi, "HasVersion")
     else:
-        attributes = normalise(dataset.draft_metadata)
+        attributes = _archive_metadata(dataset.draft_metadata)
     attributes["url"] = landing_url(settings, dataset.id)
     return attributes
+
+
+def has_findable_version(session: Session, dataset_id: str) -> bool:
+    """True when one of the dataset's live versions has a findable DOI."""
+    return (
+        session.scalar(
+            select(Doi.id)
+            .join(Version, Version.id == Doi.version_id)
+            .where(
+                Doi.dataset_id == dataset_id,
+                Doi.state == DoiState.FINDABLE.value,
+                Version.deleted_at.is_(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _concept_of(session: Session, dataset_id: str) -> Doi | None:
