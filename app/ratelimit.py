@@ -7,16 +7,12 @@ snoozed like a 429, without using an attempt and without reaching DataCite.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-from dataclasses import dataclass
 
 import redis
 
-from app.config import ConfigError
-
-LIMIT_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*s\s*$")
+from app.config import Limit
 
 # Refill by elapsed time, then take one token; answer how long to wait when empty.
 TAKE_SCRIPT = """
@@ -34,26 +30,6 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 60)
 return tostring(wait)
 """
-
-
-@dataclass(frozen=True)
-class Limit:
-    """`count` requests per `seconds`."""
-
-    count: int
-    seconds: int
-
-    @property
-    def rate(self) -> float:
-        return self.count / self.seconds
-
-
-def parse_limit(name: str, text: str) -> Limit:
-    """`3000/300s` → Limit(3000, 300)."""
-    match = LIMIT_PATTERN.match(text)
-    if match is None or int(match[1]) < 1 or int(match[2]) < 1:
-        raise ConfigError(f"{name} must look like 3000/300s (requests per seconds), not {text!r}")
-    return Limit(int(match[1]), int(match[2]))
 
 
 class RedisTokenBucket:

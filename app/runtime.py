@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import make_engine, make_session_factory
-from app.ratelimit import LocalTokenBucket, RedisTokenBucket, parse_limit
+from app.ratelimit import LocalTokenBucket, RedisTokenBucket
 
 if TYPE_CHECKING:
     from app.clients.datacite import DataCiteClient
@@ -61,7 +61,7 @@ class Runtime:
         """The token bucket every DataCite request takes from (shared via Redis if any)."""
         with self._bucket_lock:
             if self._bucket is None:
-                limit = parse_limit("DATACITE_RATE_LIMIT", self.settings.datacite_rate_limit)
+                limit = self.settings.datacite_rate_limit
                 url = self.settings.redis_url
                 self._bucket = RedisTokenBucket(url, limit) if url else LocalTokenBucket(limit)
             return self._bucket

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Dataset, Doi, DoiTransition, Job, JobStep, Version
-from app.services.datasets import concept_doi_of
+from app.services.payloads import concept_doi_of
 
 
 def dataset_json(session: Session, dataset: Dataset) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from app.runtime import Runtime
 from app.services import doi_sync, identifiers, jobs
 from app.services.errors import ConflictError, InvalidInputError, NotFoundError, UnprocessableError
 from app.services.metadata import kernel4_problems
+from app.services.payloads import concept_doi_of
 from app.states.doi import apply
 
 
@@ -161,12 +162,6 @@ def delete_version(runtime: Runtime, session: Session, dataset_id: str, name: st
         session.flush()
     doi_sync.request(session, runtime, concept)
     return dataset
-
-
-def concept_doi_of(session: Session, dataset_id: str, *, for_update: bool = False) -> Doi | None:
-    """The dataset's concept DOI row, if it has one."""
-    query = select(Doi).where(Doi.dataset_id == dataset_id, Doi.kind == DoiKind.CONCEPT.value)
-    return session.scalars(query.with_for_update() if for_update else query).first()
 
 
 def _create_concept_doi(runtime: Runtime, session: Session, dataset: Dataset) -> Doi | None:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import outbox
@@ -348,12 +347,8 @@ def _fail(
 
 def _sync_concept_after(session: Session, runtime: Runtime, doi: Doi) -> None:
     """The concept cites its versions and follows the latest, so it syncs after each one."""
-    if doi.kind == "version" and doi.state != DoiState.PENDING.value:
-        concept = session.scalars(
-            select(Doi)
-            .where(Doi.dataset_id == doi.dataset_id, Doi.kind == "concept")
-            .with_for_update()
-        ).first()
+    if doi.kind == DoiKind.VERSION.value and doi.state != DoiState.PENDING.value:
+        concept = payloads.concept_doi_of(session, doi.dataset_id, for_update=True)
         if concept is not None and request(session, runtime, concept) is None:
             # Nothing to send: the concept already says what it should.
             jobs.on_doi_changed(session, concept, settled=True)

@@ -70,7 +70,7 @@ def _version_attributes(
     attributes = _archive_metadata(version.metadata_snapshot)
     attributes["url"] = landing_url(settings, version.dataset_id, version.name)
     attributes.setdefault("version", version.name)
-    concept = _concept_of(session, version.dataset_id)
+    concept = concept_doi_of(session, version.dataset_id)
     # A draft never cites a DOI that may not resolve; a findable version names its concept.
     if doi.target == DoiTarget.FINDABLE.value and concept is not None:
         _add_relation(attributes, concept.doi, "IsVersionOf")
@@ -109,10 +109,10 @@ def has_findable_version(session: Session, dataset_id: str) -> bool:
     )
 
 
-def _concept_of(session: Session, dataset_id: str) -> Doi | None:
-    return session.scalars(
-        select(Doi).where(Doi.dataset_id == dataset_id, Doi.kind == DoiKind.CONCEPT.value)
-    ).first()
+def concept_doi_of(session: Session, dataset_id: str, *, for_update: bool = False) -> Doi | None:
+    """The dataset's concept DOI row, if it has one."""
+    query = select(Doi).where(Doi.dataset_id == dataset_id, Doi.kind == DoiKind.CONCEPT.value)
+    return session.scalars(query.with_for_update() if for_update else query).first()
 
 
 def _findable_version_dois(session: Session, version_ids: list[int]) -> list[str]:

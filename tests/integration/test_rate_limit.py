@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from app.ratelimit import Limit, RedisTokenBucket
+from app.config import Limit
+from app.ratelimit import RedisTokenBucket
 from tests.fixtures.pipeline import wait_until
 from tests.integration.lifecycle_helpers import concept, create, doi_row, doi_state
 

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import ConfigError
-from app.ratelimit import Limit, LocalTokenBucket, parse_limit
+from app.config import ConfigError, Limit, load_settings, parse_limit
+from app.ratelimit import LocalTokenBucket
 
 
 def test_parse_limit() -> None:
     assert parse_limit("X", "750/300s") == Limit(750, 300)
+
+
+def test_settings_hold_the_parsed_limit() -> None:
+    env = {"DATABASE_URL": "sqlite://", "DATACITE_RATE_LIMIT": "750/300s"}
+    assert load_settings(env).datacite_rate_limit == Limit(750, 300)
+    assert load_settings({"DATABASE_URL": "sqlite://"}).datacite_rate_limit == Limit(3000, 300)
+    with pytest.raises(ConfigError, match="DATACITE_RATE_LIMIT"):
+        load_settings({**env, "DATACITE_RATE_LIMIT": "fast"})
 
 
 @pytest.mark.parametrize("text", ["750", "750/300", "0/300s", "a/bs", "750/0s"])
