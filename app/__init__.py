@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     from app.api import bp as api_blueprint
     from app.api.context import EXTENSION
-    from app.api.errors import register_error_handlers
+    from app.api.errors import register_routing_errors
     from app.config import load_settings
     from app.runtime import Runtime
 
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # DOIs given as https://doi.org/10.x/y keep their double slash instead of a redirect.
     app.url_map.merge_slashes = False
     app.extensions[EXTENSION] = runtime
-    register_error_handlers(app)
+    register_routing_errors(app)
     app.register_blueprint(api_blueprint)
     app.add_url_rule("/healthz", "healthz", _healthz)
     return app

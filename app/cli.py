@@ -1,45 +1,79 @@
-"""The `doiflow` command line: schema, processes, tokens, the sandbox and the embedded default.
+"""The `doiflow` command line: schema and tokens here, process commands from entry points.
 
-Commands that run background processes import `workers` lazily, inside the command:
-the CLI is the composition root, and importing `app` must never set up a broker. The
-sandbox and dev commands are registered at import, but their modules import nothing
-heavy until they run.
+Commands that run processes (`relay`, `worker`, `dev`, `sandbox`, …) live in the
+packages that own them and register themselves in the `doiflow.commands` entry-point
+group, as Flask's own CLI does with `flask.commands`. They are loaded only when asked
+for, so `import app.cli` loads neither a broker nor the sandbox.
 """
 
 from __future__ import annotations
 
-import logging
-import signal
+import os
 import sys
-import threading
+from importlib.metadata import entry_points
 
 import click
 
+from app import logs
 from app.config import ConfigError, load_settings
 from app.runtime import Runtime
 
+COMMAND_GROUP = "doiflow.commands"
 
-def _runtime() -> Runtime:
+
+class ConfigProblem(click.ClickException):
+    """A setting is missing or malformed: one line naming it, exit status 2."""
+
+    exit_code = 2
+
+
+class PluginGroup(click.Group):
+    """A click group that also offers the commands registered in COMMAND_GROUP."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *(ep.name for ep in _plugins())})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        for entry in _plugins():
+            if entry.name == name:
+                loaded: click.Command = entry.load()
+                return loaded
+        return None
+
+
+def _plugins() -> list:
+    return list(entry_points(group=COMMAND_GROUP))
+
+
+def runtime_from_environment() -> Runtime:
+    """The Runtime of a command, or a one-line ConfigProblem."""
     try:
         return Runtime.from_settings(load_settings())
     except ConfigError as error:
-        raise click.ClickException(str(error)) from None
+        raise ConfigProblem(str(error)) from None
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
+def configure_logging(default_format: str = "json", level: str | None = None) -> None:
+    """LOG_FORMAT (json|text) and LOG_LEVEL from the environment; secrets scrubbed."""
+    fmt = os.environ.get("LOG_FORMAT") or default_format
+    if fmt not in logs.FORMATS:
+        raise ConfigProblem(f"LOG_FORMAT must be json or text, not {fmt!r}")
+    secrets = [
+        os.environ.get(n) for n in ("SECRET_KEY", "DATACITE_PASSWORD", "AWS_SECRET_ACCESS_KEY")
+    ]
+    logs.configure(fmt, level or os.environ.get("LOG_LEVEL") or "INFO", secrets=secrets)
 
 
-@click.group()
-@click.option("--log-level", default="INFO", show_default=True, help="Python logging level.")
-def main(log_level: str) -> None:
+@click.group(cls=PluginGroup)
+@click.option(
+    "--log-level", default=None, help="Python logging level (default $LOG_LEVEL or INFO)."
+)
+def main(log_level: str | None) -> None:
     """doiflow: DataCite DOIs and S3 legal holds kept in step with an archive."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(level=log_level)
 
 
 @main.group()
@@ -53,26 +87,10 @@ def db_upgrade(revision: str) -> None:
     """Apply alembic migrations (the Procfile's release step)."""
     from app.schema import upgrade
 
-    runtime = _runtime()
+    runtime = runtime_from_environment()
     click.echo(f"upgrading {runtime.settings.redacted()['database_url']} to {revision}")
     upgrade(runtime.settings.database_url, revision)
     click.echo("schema is up to date")
-
-
-@main.command("relay")
-def relay() -> None:
-    """Move due outbox intents onto Dramatiq queues until stopped."""
-    from workers.broker import install, redis_broker
-    from workers.relay import Relay
-
-    runtime = _runtime()
-    try:
-        broker = install(redis_broker(runtime.settings, "relay"))
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
-    stop = _stop_on_signals()
-    click.echo("relay started; waiting for intents", err=True)
-    Relay(runtime, broker).run_forever(stop)
 
 
 @main.command("create-token")
@@ -83,7 +101,7 @@ def create_token(name: str, scopes: str) -> None:
     from app.services import tokens
     from app.services.errors import ServiceError
 
-    runtime = _runtime()
+    runtime = runtime_from_environment()
     try:
         with runtime.sessions.begin() as session:
             token, plain = tokens.create_token(session, name, tokens.parse_scopes(scopes))
@@ -92,16 +110,6 @@ def create_token(name: str, scopes: str) -> None:
     click.echo(f"token {token.id} ({name}, scopes {token.scopes}):", err=True)
     click.echo(plain)
 
-
-def _register_commands() -> None:
-    from app.devserver import dev
-    from ops.sandbox.command import sandbox
-
-    main.add_command(sandbox)
-    main.add_command(dev)
-
-
-_register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

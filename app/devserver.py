@@ -32,10 +32,12 @@ def dev(host: str, port: int | None) -> None:
     from werkzeug.serving import make_server
 
     from app import create_app
+    from app.cli import configure_logging
     from app.schema import upgrade
     from app.services import tokens
     from workers.embedded import EmbeddedWorkers
 
+    configure_logging(default_format="text")
     port = port or int(os.environ.get("PORT", "5000"))
     sandbox = _start_sandbox_unless_configured()
     Path("var").mkdir(exist_ok=True)

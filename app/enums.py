@@ -35,6 +35,9 @@ class IntentStatus(StrEnum):
     ENQUEUED = "enqueued"
     DONE = "done"
     FAILED = "failed"
+    # A failed intent's way out: a re-drive replaced it, or an operator dropped it.
+    SUPERSEDED = "superseded"
+    DISCARDED = "discarded"
 
 
 class JobStatus(StrEnum):

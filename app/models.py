@@ -115,6 +115,11 @@ class Doi(Base):
     state: Mapped[str] = mapped_column(String(16), default=DoiState.PENDING.value)
     target: Mapped[str] = mapped_column(String(16), default=DoiTarget.DRAFT.value)
     confirmed_hash: Mapped[str | None] = mapped_column(String(64))
+    # The URL DataCite last confirmed: a hidden DOI is re-pointed when it differs.
+    confirmed_url: Mapped[str | None] = mapped_column(String(2048))
+    # True from the moment a write is about to be sent until DataCite's answer is known:
+    # after a lost answer the next delivery looks (GET) before it decides.
+    in_doubt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status: Mapped[int | None] = mapped_column(Integer)
@@ -188,6 +193,25 @@ class Intent(Base):
     lease_token: Mapped[str | None] = mapped_column(String(36))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class IntentEvent(Base):
+    """One thing that happened to an intent: a delivery, a remote call, a decision.
+
+    Append-only, pruned with the outbox; the admin page joins these into a timeline.
+    """
+
+    __tablename__ = "intent_events"
+    __table_args__ = (
+        Index("ix_intent_events_intent", "intent_id", "id"),
+        Index("ix_intent_events_kind_at", "kind", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    intent_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
 
 
 class ApiToken(Base):

@@ -1,8 +1,10 @@
 """The transactional outbox: intents written beside their cause, claimed by the relay.
 
 Every function takes the caller's Session and never commits: the view, relay or
-actor owns the transaction. Updates are guarded (`WHERE status = … AND
-lease_token = …`) so a superseded or duplicate delivery changes nothing.
+actor owns the transaction. A delivery's status changes are guarded statements
+(`UPDATE … WHERE id = :id AND status = 'enqueued' AND lease_token = :t RETURNING id`)
+that raise `LeaseLostError` when nothing matched, so a superseded or duplicate
+delivery changes nothing, loudly (procrastinate's `finish_job` does the same).
 """
 
 from __future__ import annotations
@@ -12,27 +14,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, text, update
+from sqlalchemy import and_, case, exists, func, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from app.db import is_postgres, utcnow
 from app.enums import IntentStatus
-from app.models import Intent
+from app.models import Intent, IntentEvent
+from app.topics import Topic
 
 NOTIFY_CHANNEL = "doiflow_outbox"
 PENDING = IntentStatus.PENDING.value
 ENQUEUED = IntentStatus.ENQUEUED.value
+# What an operator may drop: work waiting or given up, never a delivery in flight.
+DISCARDABLE = (IntentStatus.PENDING.value, IntentStatus.FAILED.value)
 
 
-@dataclass(frozen=True)
-class Topic:
-    """A kind of work: its stable actor name and the queue that runs it."""
-
-    name: str
-    queue: str
-
-
-SYNC_DOI = Topic("sync_doi", queue="doi")
+class LeaseLostError(RuntimeError):
+    """A guarded update matched nothing: this delivery no longer owns the intent."""
 
 
 @dataclass(frozen=True)
@@ -105,18 +103,16 @@ def claim_due(
 
 
 def rescue_expired(session: Session, *, now: datetime | None = None) -> int:
-    """Put intents whose lease ran out (worker killed, message lost) back to pending."""
+    """Put intents whose lease ran out (worker killed, message lost) back to pending.
+
+    No attempt is counted here: a delivery counts its attempt when it starts, so an
+    intent whose message no worker ever took (a worker outage) loses nothing.
+    """
+    now = now or utcnow()
     result = session.execute(
         update(Intent)
-        .where(Intent.status == ENQUEUED, Intent.lease_expires_at < (now or utcnow()))
-        # A delivery that died counts as an attempt, so a call that always crashes ends.
-        .values(
-            status=PENDING,
-            lease_token=None,
-            lease_expires_at=None,
-            attempts=Intent.attempts + 1,
-            updated_at=utcnow(),
-        )
+        .where(Intent.status == ENQUEUED, Intent.lease_expires_at < now)
+        .values(status=PENDING, lease_token=None, lease_expires_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -128,45 +124,104 @@ def lock_leased(session: Session, intent_id: int, lease_token: str) -> Intent | 
         select(Intent)
         .where(Intent.id == intent_id, Intent.status == ENQUEUED, Intent.lease_token == lease_token)
         .with_for_update()
+        .execution_options(populate_existing=True)
     ).first()
 
 
-def complete(intent: Intent) -> None:
-    """Mark a leased intent done (the caller holds it via lock_leased)."""
-    _finish(intent, IntentStatus.DONE, error=None)
+def start(
+    session: Session, intent_id: int, lease_token: str, *, lease_seconds: float
+) -> Intent | None:
+    """Begin a delivery: renew its lease and count its attempt; None if the lease is lost."""
+    intent = lock_leased(session, intent_id, lease_token)
+    if intent is None:
+        return None
+    now = utcnow()
+    _guarded(
+        session,
+        intent_id,
+        lease_token,
+        lease_expires_at=now + timedelta(seconds=lease_seconds),
+        attempts=Intent.attempts + 1,
+    )
+    return intent
 
 
-def fail(intent: Intent, error: str) -> None:
+def complete(session: Session, intent_id: int, lease_token: str) -> None:
+    """Mark a leased intent done."""
+    _guarded(session, intent_id, lease_token, status=IntentStatus.DONE.value, last_error=None)
+
+
+def fail(session: Session, intent_id: int, lease_token: str, error: str) -> None:
     """Mark a leased intent failed: a person or a re-drive must act."""
-    _finish(intent, IntentStatus.FAILED, error=error)
+    _guarded(session, intent_id, lease_token, status=IntentStatus.FAILED.value, last_error=error)
 
 
-def renew_lease(intent: Intent, lease_seconds: float) -> None:
-    """Restart a leased intent's lease from now (its worker has just begun)."""
-    intent.lease_expires_at = utcnow() + timedelta(seconds=lease_seconds)
+def retry_later(
+    session: Session,
+    intent_id: int,
+    lease_token: str,
+    *,
+    delay_seconds: float,
+    error: str,
+    attempts_delta: int = 0,
+    payload: dict[str, Any] | None = None,
+) -> datetime:
+    """Send a leased intent back to pending, due after `delay_seconds`; returns when.
+
+    `attempts_delta` corrects the count kept at start: -1 gives a throttled delivery's
+    attempt back (pacing is not failure), +1 spends one for a delivery that crashed
+    before its start was recorded.
+    """
+    due = utcnow() + timedelta(seconds=max(0.0, delay_seconds))
+    values: dict[str, Any] = {"status": PENDING, "available_at": due, "last_error": error}
+    if attempts_delta:
+        changed = Intent.attempts + attempts_delta
+        values["attempts"] = case((changed > 0, changed), else_=0)
+    if payload is not None:
+        values["payload"] = payload
+    _guarded(session, intent_id, lease_token, **values)
+    return due
+
+
+def renew_lease(session: Session, intent_id: int, lease_token: str, lease_seconds: float) -> None:
+    """Push a leased intent's expiry to `lease_seconds` from now (a heartbeat)."""
+    expires = utcnow() + timedelta(seconds=lease_seconds)
+    _guarded(session, intent_id, lease_token, lease_expires_at=expires, keep_lease=True)
+
+
+def supersede_failed(session: Session, key: str) -> int:
+    """Mark the failed intents of `key` superseded: a re-drive has replaced them."""
+    result = session.execute(
+        update(Intent)
+        .where(Intent.key == key, Intent.status == IntentStatus.FAILED.value)
+        .values(status=IntentStatus.SUPERSEDED.value, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def discard(session: Session, intent_id: int, *, reason: str) -> bool:
+    """Drop a pending or failed intent (an operator's decision); False if not discardable."""
+    row = session.execute(
+        update(Intent)
+        .where(Intent.id == intent_id, Intent.status.in_(DISCARDABLE))
+        .values(status=IntentStatus.DISCARDED.value, last_error=reason, updated_at=utcnow())
+        .returning(Intent.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is not None:
+        record_event(session, intent_id, "discarded", reason=reason)
+    return row is not None
+
+
+def record_event(session: Session, intent_id: int, kind: str, **data: Any) -> None:
+    """Append one event to the intent's timeline."""
+    session.add(IntentEvent(intent_id=intent_id, kind=kind, data=data))
 
 
 def in_flight(session: Session) -> int:
     """How many intents are enqueued (an index-only count over the lease index)."""
     return int(session.scalar(select(func.count()).where(Intent.status == ENQUEUED)) or 0)
-
-
-def retry_later(intent: Intent, *, delay_seconds: float, error: str, use_attempt: bool) -> None:
-    """Send a leased intent back to pending, due after `delay_seconds`."""
-    intent.status = PENDING
-    intent.lease_token = None
-    intent.lease_expires_at = None
-    intent.available_at = utcnow() + timedelta(seconds=max(0.0, delay_seconds))
-    intent.last_error = error
-    if use_attempt:
-        intent.attempts += 1
-
-
-def _finish(intent: Intent, status: IntentStatus, error: str | None) -> None:
-    intent.status = status.value
-    intent.lease_token = None
-    intent.lease_expires_at = None
-    intent.last_error = error
 
 
 def lag_seconds(session: Session, *, now: datetime | None = None) -> float:
@@ -178,3 +233,20 @@ def lag_seconds(session: Session, *, now: datetime | None = None) -> float:
         )
     )
     return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+
+
+def _guarded(
+    session: Session, intent_id: int, lease_token: str, *, keep_lease: bool = False, **values: Any
+) -> None:
+    """One fenced UPDATE of a leased intent; LeaseLostError when it matched nothing."""
+    if values.get("status", ENQUEUED) != ENQUEUED and not keep_lease:
+        values.update(lease_token=None, lease_expires_at=None)
+    row = session.execute(
+        update(Intent)
+        .where(Intent.id == intent_id, Intent.status == ENQUEUED, Intent.lease_token == lease_token)
+        .values(**values, updated_at=utcnow())
+        .returning(Intent.id)
+        .execution_options(synchronize_session="fetch")
+    ).first()
+    if row is None:
+        raise LeaseLostError(f"intent {intent_id}: the lease {lease_token} is no longer held")

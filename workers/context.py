@@ -1,27 +1,30 @@
-"""The worker process's Runtime, built from the environment on first use."""
+"""The worker process's Runtime, remotes and runner, built from the environment on first use."""
 
 from __future__ import annotations
 
 import threading
 
+from app.clients.remotes import Remotes
 from app.config import load_settings
+from app.runner import Runner
 from app.runtime import Runtime
 
-_runtime: Runtime | None = None
+_runner: Runner | None = None
 _lock = threading.Lock()
 
 
-def runtime() -> Runtime:
-    """This process's Runtime (settings validated on first use); one per process."""
-    global _runtime
+def runner() -> Runner:
+    """This process's Runner (settings validated on first use); one per process."""
+    global _runner
     with _lock:  # worker threads start together; build one engine, not one each
-        if _runtime is None:
-            _runtime = Runtime.from_settings(load_settings())
-        return _runtime
+        if _runner is None:
+            settings = load_settings()
+            _runner = Runner(Runtime.from_settings(settings), Remotes(settings))
+        return _runner
 
 
-def use(runtime_: Runtime | None) -> None:
-    """Install a Runtime built elsewhere (worker entry, the embedded default, the tests)."""
-    global _runtime
+def use(runner_: Runner | None) -> None:
+    """Install a Runner built elsewhere (worker entry, the embedded default, the tests)."""
+    global _runner
     with _lock:
-        _runtime = runtime_
+        _runner = runner_

@@ -6,6 +6,8 @@ import threading
 
 import dramatiq
 
+from app.clients.remotes import Remotes
+from app.runner import Runner
 from app.runtime import Runtime
 from workers import broker as broker_module
 from workers import context
@@ -16,7 +18,8 @@ class EmbeddedWorkers:
     """Dramatiq worker threads plus a polling relay thread, started and stopped together."""
 
     def __init__(self, runtime: Runtime, *, worker_threads: int = 4) -> None:
-        context.use(runtime)
+        self.remotes = Remotes(runtime.settings)
+        context.use(Runner(runtime, self.remotes))
         self.broker = broker_module.install(broker_module.build_broker(runtime.settings.redis_url))
         self.worker = dramatiq.Worker(
             self.broker, worker_threads=worker_threads, worker_timeout=100
@@ -39,6 +42,7 @@ class EmbeddedWorkers:
         self._relay_thread.join(timeout=10)
         self.worker.stop()
         self.broker.close()
+        self.remotes.close()
 
     def __enter__(self) -> EmbeddedWorkers:
         return self.start()

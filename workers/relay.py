@@ -14,12 +14,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import dramatiq
 import psycopg
 
 from app import outbox
-from app.db import is_postgres
+from app.db import is_postgres, utcnow
 from app.runtime import Runtime
 
 log = logging.getLogger("doiflow.relay")
@@ -33,17 +34,20 @@ class Relay:
         self.broker = broker
         self.settings = runtime.settings
 
-    def run_once(self) -> int:
+    def run_once(self, now: datetime | None = None) -> int:
         """Rescue expired leases, then claim and enqueue one batch; returns how many."""
         settings = self.settings
+        now = now or utcnow()
         with self.runtime.sessions.begin() as session:
-            rescued = outbox.rescue_expired(session)
+            rescued = outbox.rescue_expired(session, now=now)
             # Never let more wait in Redis than the workers can start within a lease.
             room = min(
                 settings.relay_batch_size, settings.relay_max_in_flight - outbox.in_flight(session)
             )
             claims = (
-                outbox.claim_due(session, limit=room, lease_seconds=settings.lease_seconds)
+                outbox.claim_due(
+                    session, limit=room, lease_seconds=settings.lease_seconds, now=now
+                )
                 if room > 0
                 else []
             )

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import sys
 
+from app.clients.remotes import Remotes
 from app.config import ConfigError, load_settings
+from app.runner import Runner
 from app.runtime import Runtime
 from workers import broker as broker_module
 from workers import context
@@ -18,4 +20,4 @@ try:
     broker = broker_module.install(broker_module.redis_broker(_settings, "workers"))
 except ConfigError as error:
     sys.exit(f"doiflow worker: {error}")
-context.use(Runtime.from_settings(_settings))
+context.use(Runner(Runtime.from_settings(_settings), Remotes(_settings)))

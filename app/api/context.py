@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from flask import current_app
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.runtime import Runtime
 
 EXTENSION = "doiflow"
@@ -17,6 +18,11 @@ def current_runtime() -> Runtime:
     """The Runtime create_app stored on the application."""
     runtime: Runtime = current_app.extensions[EXTENSION]
     return runtime
+
+
+def current_settings() -> Settings:
+    """The settings services take (never the Runtime: web requests make no remote calls)."""
+    return current_runtime().settings
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from app.api import serialize
 from app.api.auth import require
 from app.api.blueprint import bp
-from app.api.context import current_runtime, transaction
+from app.api.context import current_settings, transaction
 from app.api.errors import ApiError
 from app.api.validation import (
     blob_list,
@@ -30,7 +30,7 @@ def create_dataset() -> ResponseReturnValue:
     body = read_body({"id": text}, {"embargoed": boolean, "metadata": json_object})
     with transaction() as session:
         dataset = datasets.create_dataset(
-            current_runtime(),
+            current_settings(),
             session,
             body["id"],
             embargoed=body.get("embargoed", False),
@@ -56,7 +56,9 @@ def update_metadata(dataset_id: str) -> ResponseReturnValue:
     path_text("dataset id", dataset_id)
     body = read_body({"metadata": json_object})
     with transaction() as session:
-        dataset = datasets.update_metadata(current_runtime(), session, dataset_id, body["metadata"])
+        dataset = datasets.update_metadata(
+            current_settings(), session, dataset_id, body["metadata"]
+        )
         answer = serialize.dataset_json(session, dataset)
     return answer, 200
 
@@ -67,7 +69,7 @@ def unembargo(dataset_id: str) -> ResponseReturnValue:
     """Lift the embargo; the concept DOI is created as a draft."""
     path_text("dataset id", dataset_id)
     with transaction() as session:
-        dataset = datasets.unembargo(current_runtime(), session, dataset_id)
+        dataset = datasets.unembargo(current_settings(), session, dataset_id)
         answer = serialize.dataset_json(session, dataset)
     return answer, 202
 
@@ -78,7 +80,7 @@ def delete_dataset(dataset_id: str) -> ResponseReturnValue:
     """Delete a dataset: drafts are deleted, findable DOIs hidden."""
     path_text("dataset id", dataset_id)
     with transaction() as session:
-        dataset = datasets.delete_dataset(current_runtime(), session, dataset_id)
+        dataset = datasets.delete_dataset(current_settings(), session, dataset_id)
         answer = serialize.dataset_json(session, dataset)
     return answer, 202
 
@@ -91,7 +93,7 @@ def publish_version(dataset_id: str) -> ResponseReturnValue:
     body = read_body({"metadata": json_object, "blobs": blob_list}, {"version": optional_text})
     with transaction() as session:
         version, job = datasets.publish_version(
-            current_runtime(),
+            current_settings(),
             session,
             dataset_id,
             name=body.get("version"),
@@ -112,7 +114,7 @@ def delete_version(dataset_id: str, version: str) -> ResponseReturnValue:
     """Delete a published version: its DOI is hidden, the concept follows the latest left."""
     path_text("dataset id", dataset_id)
     with transaction() as session:
-        dataset = datasets.delete_version(current_runtime(), session, dataset_id, version)
+        dataset = datasets.delete_version(current_settings(), session, dataset_id, version)
         answer = serialize.dataset_json(session, dataset)
     return answer, 202
 

@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from app.api import serialize
 from app.api.auth import current_caller, require
 from app.api.blueprint import bp
-from app.api.context import current_runtime, transaction
+from app.api.context import current_settings, transaction
 from app.api.validation import path_text, read_body, text
 from app.enums import Scope
 from app.services import dois
@@ -32,5 +32,5 @@ def retry_doi(doi: str) -> ResponseReturnValue:
     # The token's name, not the token, so the history says who re-drove it.
     reason = f"{body.get('reason') or 'retried through the API'} (API token {caller.name!r})"
     with transaction() as session:
-        answer = serialize.doi_json(dois.retry(current_runtime(), session, doi, reason=reason))
+        answer = serialize.doi_json(dois.retry(current_settings(), session, doi, reason=reason))
     return answer, 202

@@ -6,7 +6,7 @@ import logging
 import re
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -47,15 +47,34 @@ def error_response(
     return response
 
 
-def register_error_handlers(app: Flask) -> None:
-    """Install the handlers on `app`; every error leaves in the same envelope."""
-    app.register_error_handler(ServiceError, _service_error)
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(IntegrityError, _integrity_error)
-    app.register_error_handler(StaleDataError, _stale_error)
-    app.register_error_handler(OperationalError, _database_down)
+API_PREFIX = "/api"
+
+
+def register_error_handlers(bp: Blueprint) -> None:
+    """Install the handlers on the API blueprint: its errors leave in the JSON envelope.
+
+    Other blueprints (the admin pages) keep Flask's HTML errors.
+    """
+    bp.register_error_handler(ServiceError, _service_error)
+    bp.register_error_handler(HTTPException, _http_error)
+    bp.register_error_handler(IntegrityError, _integrity_error)
+    bp.register_error_handler(StaleDataError, _stale_error)
+    bp.register_error_handler(OperationalError, _database_down)
     # Registered for the 500 exception, not Exception, so Flask still logs the traceback.
-    app.register_error_handler(InternalServerError, _internal_error)
+    bp.register_error_handler(InternalServerError, _internal_error)
+
+
+def register_routing_errors(app: Flask) -> None:
+    """A 404 or 405 under /api is decided before any blueprint is: answer JSON there too."""
+
+    def routing_error(error: HTTPException) -> Response | HTTPException:
+        if not (request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")):
+            return error
+        if isinstance(error, InternalServerError):
+            return _internal_error(error)
+        return _http_error(error)
+
+    app.register_error_handler(HTTPException, routing_error)
 
 
 def _service_error(error: ServiceError) -> Response:

@@ -14,8 +14,10 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
+from app.clients import calls
 from app.clients.errors import (
     PermanentError,
     RemoteDoi,
@@ -80,6 +82,10 @@ class DataCiteClient:
         """Make a DOI findable with these attributes; also re-syncs or restores one."""
         return _confirmed(self._put(doi, {**attributes, "event": "publish"}), "findable")
 
+    def register(self, doi: str, attributes: dict) -> RemoteDoi:
+        """Create or move a DOI to registered (resolvable, not findable) with these attributes."""
+        return _confirmed(self._put(doi, {**attributes, "event": "register"}), "registered")
+
     def hide(self, doi: str, url: str | None = None) -> RemoteDoi | None:
         """Hide a findable DOI (state registered), optionally pointing it at `url`; None if gone."""
         payload: dict[str, Any] = {"event": "hide"}
@@ -116,14 +122,17 @@ class DataCiteClient:
                 allow_redirects=False,  # a redirect would turn a PUT into a GET
             )
         except requests.RequestException as exc:
-            _log(method, doi, None, started)
-            raise _transport_error(method, doi, exc) from exc
+            lost = _transport_error(method, doi, exc)
+            _log(method, doi, None, started, error=lost)
+            raise lost from exc
         status = response.status_code
         accepted = status in SUCCESS_STATUSES or (missing_ok and status == 404)
-        _log(method, doi, status, started, accepted=accepted)
-        if not accepted:
-            raise _status_error(method, doi, response)
-        return response
+        if accepted:
+            _log(method, doi, status, started)
+            return response
+        error = _status_error(method, doi, response)
+        _log(method, doi, status, started, error=error)
+        raise error
 
     def _doi_url(self, doi: str) -> str:
         return f"{self.api_url}/dois/{quote(doi, safe='/')}"
@@ -163,27 +172,52 @@ def _normalise(doi: str) -> str:
 
 
 def _log(
-    method: str, doi: str, status: int | None, started: float, *, accepted: bool = False
+    method: str, doi: str, status: int | None, started: float, *, error: RemoteError | None = None
 ) -> None:
     elapsed_ms = round((time.monotonic() - started) * 1000)
-    extra = {
+    retry_after = getattr(error, "retry_after", None)
+    extra: dict[str, Any] = {
         "action": "datacite_request",
         "method": method,
         "doi": doi,
         "status": status,
         "elapsed_ms": elapsed_ms,
     }
-    logger.log(logging.INFO if accepted else logging.WARNING, LOG_MESSAGE, extra=extra)
+    if error is not None:
+        extra.update(error=error.message, titles=[p.title for p in error.problems])
+        if retry_after is not None:
+            extra["retry_after"] = retry_after
+    logger.log(logging.WARNING if error else logging.INFO, LOG_MESSAGE, extra=extra)
+    calls.record(
+        service="datacite",
+        method=method,
+        target=doi,
+        status=status,
+        elapsed_ms=elapsed_ms,
+        retry_after=retry_after,
+        error=str(error) if error else None,
+    )
 
 
 def _transport_error(method: str, doi: str, exc: requests.RequestException) -> TransientError:
-    """No HTTP answer: a timeout (the write may have been applied) or a connection error."""
+    """No HTTP answer: a timeout or a dropped connection (the write may have been applied)."""
     timed_out = isinstance(exc, requests.Timeout)
     what = "timed out" if timed_out else "connection failed"
     # The type name only: the text of a requests error can be long and says little more.
     return TransientError(
-        f"DataCite {method} {doi} {what} ({type(exc).__name__})", timed_out=timed_out
+        f"DataCite {method} {doi} {what} ({type(exc).__name__})",
+        timed_out=timed_out,
+        maybe_applied=_maybe_sent(exc),
     )
+
+
+def _maybe_sent(exc: requests.RequestException) -> bool:
+    """False only when the connection never opened, so no byte of the request left."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+    return not isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 def _status_error(method: str, doi: str, response: requests.Response) -> RemoteError:
@@ -207,7 +241,10 @@ def _status_error(method: str, doi: str, response: requests.Response) -> RemoteE
             body=body,
         )
     if status >= 500 or status in TRANSIENT_4XX:
-        return TransientError(message, status=status, problems=problems, body=body)
+        # A 5xx may come from a proxy after DataCite applied the write: look before deciding.
+        return TransientError(
+            message, status=status, problems=problems, body=body, maybe_applied=status >= 500
+        )
     if status not in PERMANENT_STATUSES:
         message = f"{message} (unexpected status)"
     return PermanentError(message, status=status, problems=problems, body=body)

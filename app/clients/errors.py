@@ -52,18 +52,47 @@ class PermanentError(RemoteError):
 class TransientError(RemoteError):
     """The request may succeed later (5xx, timeout, connection error)."""
 
-    def __init__(self, message: str, *, timed_out: bool = False, **kwargs: object) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        timed_out: bool = False,
+        maybe_applied: bool | None = None,
+        **kwargs: object,
+    ) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
-        # After a timeout the write may have been applied; the caller re-reads first.
         self.timed_out = timed_out
+        # The request may have reached the service and been applied with its answer lost
+        # (a timeout, a dropped connection, a proxy's 5xx): the caller looks before it
+        # decides again. Only a connection that never opened is known not to have.
+        self.maybe_applied = timed_out if maybe_applied is None else maybe_applied
 
 
 class ThrottledError(RemoteError):
     """The service asked us to slow down; `retry_after` is in seconds, or None."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        exact: bool = False,
+        **kwargs: object,
+    ) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+        # True when `retry_after` is exactly when a token is free (our own rate limiter).
+        self.exact = exact
+
+
+class UnexpectedError(TransientError):
+    """Not a remote answer at all: a bug or a local failure, retried like a transient one."""
+
+    def __init__(self, error: BaseException, *, phase: str) -> None:
+        super().__init__(
+            f"unexpected {type(error).__name__} while {phase}: {error}"[:1000], maybe_applied=True
+        )
+        self.phase = phase
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.db import utcnow
 from app.enums import DoiKind, DoiState, DoiTarget
 from app.models import Blob, Dataset, Doi, Job, Version
-from app.runtime import Runtime
-from app.services import doi_sync, identifiers, jobs
+from app.services import dois, identifiers, jobs
+from app.services.doi_policy import request_sync, retire_target
 from app.services.errors import ConflictError, InvalidInputError, NotFoundError, UnprocessableError
 from app.services.metadata import kernel4_problems
 from app.services.payloads import concept_doi_of
-from app.states.doi import apply
 
 
 def get_dataset(session: Session, dataset_id: str, *, for_update: bool = False) -> Dataset:
@@ -31,7 +31,7 @@ def get_dataset(session: Session, dataset_id: str, *, for_update: bool = False) 
 
 
 def create_dataset(
-    runtime: Runtime,
+    settings: Settings,
     session: Session,
     dataset_id: str,
     *,
@@ -58,12 +58,12 @@ def create_dataset(
     session.add(dataset)
     session.flush()
     if not embargoed:
-        _create_concept_doi(runtime, session, dataset)
+        _create_concept_doi(settings, session, dataset)
     return dataset
 
 
 def update_metadata(
-    runtime: Runtime, session: Session, dataset_id: str, metadata: dict[str, Any]
+    settings: Settings, session: Session, dataset_id: str, metadata: dict[str, Any]
 ) -> Dataset:
     """Rules 2 and 5: re-sync the draft before the first publication, never after."""
     _check_draft_metadata(metadata)
@@ -75,28 +75,31 @@ def update_metadata(
         return dataset
     if concept.state == DoiState.FAILED.value:
         # A concept DOI that failed earlier is re-created with the new metadata.
-        apply(
-            concept,
-            "redrive",
-            publishing_allowed=runtime.settings.doi_publish,
-            detail="metadata changed",
-        )
-    session.flush()
-    doi_sync.request(session, runtime, concept)
+        dois.redrive(settings, session, concept, reason="metadata changed")
+        return dataset
+    request_sync(session, settings, concept)
     return dataset
 
 
-def unembargo(runtime: Runtime, session: Session, dataset_id: str) -> Dataset:
-    """Lift the embargo: the concept DOI is created as a draft with the latest metadata."""
+def unembargo(settings: Settings, session: Session, dataset_id: str) -> Dataset:
+    """Lift the embargo: DOIs appear as if the dataset had been public all along.
+
+    The concept DOI is created with the latest metadata, and every live version published
+    under embargo gets its version DOI (findable, the concept following the latest).
+    """
     dataset = _live(get_dataset(session, dataset_id, for_update=True))
     if not dataset.embargoed:
         raise ConflictError(f"dataset {dataset_id!r} is not embargoed")
     dataset.embargoed = False
-    _create_concept_doi(runtime, session, dataset)
+    _create_concept_doi(settings, session, dataset)
+    if settings.datacite_configured:
+        for version in dataset.versions:
+            if version.deleted_at is None:
+                _publish_dois(settings, session, dataset, version)
     return dataset
 
 
-def delete_dataset(runtime: Runtime, session: Session, dataset_id: str) -> Dataset:
+def delete_dataset(settings: Settings, session: Session, dataset_id: str) -> Dataset:
     """Rules 3 and 8: drafts are deleted, findable DOIs hidden at the tombstone."""
     dataset = _live(get_dataset(session, dataset_id, for_update=True))
     dataset.deleted_at = utcnow()
@@ -104,12 +107,12 @@ def delete_dataset(runtime: Runtime, session: Session, dataset_id: str) -> Datas
         version.deleted_at = version.deleted_at or dataset.deleted_at
     session.flush()
     for doi in _dois_of(session, dataset.id):
-        _retire(runtime, session, doi)
+        _retire(settings, session, doi)
     return dataset
 
 
 def publish_version(
-    runtime: Runtime,
+    settings: Settings,
     session: Session,
     dataset_id: str,
     *,
@@ -123,7 +126,7 @@ def publish_version(
     _check_version_name(session, dataset, name)
     # Complete kernel-4 metadata whenever DataCite is configured: even a draft version DOI
     # (DOI_PUBLISH=false) is promoted later, and nothing should fail then.
-    configured = runtime.settings.datacite_configured
+    configured = settings.datacite_configured
     problems = kernel4_problems(metadata, complete=configured)
     if problems:
         raise UnprocessableError("metadata is not valid DataCite kernel-4 metadata", problems)
@@ -134,12 +137,12 @@ def publish_version(
     session.flush()
     version_doi = concept = None
     if public:
-        version_doi, concept = _publish_dois(runtime, session, dataset, version)
+        version_doi, concept = _publish_dois(settings, session, dataset, version)
     job = jobs.start_publish_job(session, version, version_doi=version_doi, concept_doi=concept)
     return version, job
 
 
-def delete_version(runtime: Runtime, session: Session, dataset_id: str, name: str) -> Dataset:
+def delete_version(settings: Settings, session: Session, dataset_id: str, name: str) -> Dataset:
     """Rule 7: hide the version's DOI; the concept follows the latest remaining version."""
     dataset = _live(get_dataset(session, dataset_id, for_update=True))
     version = next((v for v in dataset.versions if v.name == name and v.deleted_at is None), None)
@@ -151,21 +154,22 @@ def delete_version(runtime: Runtime, session: Session, dataset_id: str, name: st
         select(Doi).where(Doi.version_id == version.id).with_for_update()
     ).first()
     if version_doi is not None:
-        _retire(runtime, session, version_doi)
+        _retire(settings, session, version_doi)
     concept = concept_doi_of(session, dataset.id, for_update=True)
     if concept is None:
         return dataset
     if not _has_live_versions(dataset):
-        # Rule 7: no version remains. A concept DataCite made public is hidden; one it
-        # never did goes back to being a draft of the dataset's draft metadata.
-        concept.target = (DoiTarget.REGISTERED if _is_public(concept) else DoiTarget.DRAFT).value
+        # Rule 7: no version remains. A concept DataCite made public, or may have (its
+        # publish in flight), or that a version may cite, is hidden; one that never left
+        # draft goes back to being a draft of the dataset's draft metadata.
+        retired = retire_target(session, concept)
+        concept.target = retired if retired == DoiTarget.REGISTERED.value else DoiTarget.DRAFT.value
         session.flush()
-    doi_sync.request(session, runtime, concept)
+    request_sync(session, settings, concept)
     return dataset
 
 
-def _create_concept_doi(runtime: Runtime, session: Session, dataset: Dataset) -> Doi | None:
-    settings = runtime.settings
+def _create_concept_doi(settings: Settings, session: Session, dataset: Dataset) -> Doi | None:
     if not settings.datacite_configured or concept_doi_of(session, dataset.id) is not None:
         return None
     doi = Doi(
@@ -179,14 +183,13 @@ def _create_concept_doi(runtime: Runtime, session: Session, dataset: Dataset) ->
     )
     session.add(doi)
     session.flush()
-    doi_sync.request(session, runtime, doi)
+    request_sync(session, settings, doi)
     return doi
 
 
 def _publish_dois(
-    runtime: Runtime, session: Session, dataset: Dataset, version: Version
+    settings: Settings, session: Session, dataset: Dataset, version: Version
 ) -> tuple[Doi, Doi | None]:
-    settings = runtime.settings
     # DOI_PUBLISH=false: drafts only; remediation promotes them later.
     target = DoiTarget.FINDABLE if settings.doi_publish else DoiTarget.DRAFT
     version_doi = Doi(
@@ -201,36 +204,28 @@ def _publish_dois(
     )
     session.add(version_doi)
     concept = concept_doi_of(session, dataset.id, for_update=True) or _create_concept_doi(
-        runtime, session, dataset
+        settings, session, dataset
     )
     if concept is not None and concept.target != DoiTarget.DELETED.value:
         concept.target = target.value
         if concept.state == DoiState.FAILED.value:
-            apply(
-                concept,
-                "redrive",
-                publishing_allowed=settings.doi_publish,
-                detail="new version published",
-            )
+            dois.redrive(settings, session, concept, reason="new version published")
     session.flush()
     # The concept cites the version, so it is synced once the version DOI is confirmed.
-    doi_sync.request(session, runtime, version_doi)
+    request_sync(session, settings, version_doi)
     return version_doi, concept
 
 
-def _retire(runtime: Runtime, session: Session, doi: Doi) -> None:
-    """Delete a DOI DataCite never made public; hide one that is (DataCite refuses to delete it)."""
+def _retire(settings: Settings, session: Session, doi: Doi) -> None:
+    """Delete a DOI DataCite never made public; hide one that is or may be (see retire_target).
+
+    Also for a DOI hidden earlier: its URL now points at the tombstone (rule 8).
+    """
     if doi.state == DoiState.DELETED.value:
         return
-    doi.target = (DoiTarget.REGISTERED if _is_public(doi) else DoiTarget.DELETED).value
+    doi.target = retire_target(session, doi)
     session.flush()
-    doi_sync.request(session, runtime, doi)
-
-
-def _is_public(doi: Doi) -> bool:
-    """DataCite has made it findable (now or once): such a DOI can only be hidden."""
-    public = (DoiState.FINDABLE.value, DoiState.REGISTERED.value)
-    return doi.state in public or any(t.to_state in public for t in doi.history)
+    request_sync(session, settings, doi)
 
 
 def _dois_of(session: Session, dataset_id: str) -> list[Doi]:

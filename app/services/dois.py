@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import outbox
+from app.config import Settings
 from app.enums import DoiState
 from app.models import Doi
-from app.runtime import Runtime
-from app.services import doi_sync
+from app.services.doi_policy import request_sync, sync_key
 from app.services.errors import ConflictError, InvalidInputError, NotFoundError
 from app.services.identifiers import normalise_doi
 from app.states.doi import apply
@@ -28,16 +29,27 @@ def get_doi(session: Session, text: str, *, for_update: bool = False) -> Doi:
     return doi
 
 
-def retry(runtime: Runtime, session: Session, text: str, *, reason: str) -> Doi:
+def retry(settings: Settings, session: Session, text: str, *, reason: str) -> Doi:
     """Re-drive a failed DOI: back to pending, attempts reset, a fresh sync queued."""
     doi = get_doi(session, text, for_update=True)
     if doi.state != DoiState.FAILED.value:
         raise ConflictError(
             f"DOI {doi.doi} is {doi.state}, not failed; only failed DOIs are re-driven"
         )
-    apply(doi, "redrive", publishing_allowed=runtime.settings.doi_publish, detail=reason)
+    redrive(settings, session, doi, reason=reason)
+    return doi
+
+
+def redrive(settings: Settings, session: Session, doi: Doi, *, reason: str) -> None:
+    """failed → pending, and a sync; the failed intents it replaces are superseded."""
+    apply(doi, "redrive", publishing_allowed=settings.doi_publish, detail=reason)
     doi.attempts = 0
     doi.last_error = None
+    doi.next_attempt_at = None
+    # What DataCite holds after a failure is unknown (a failed hide may have half-happened,
+    # or an answer was lost before it): the next delivery looks before it acts.
+    doi.in_doubt = True
+    # The failed intents stay as history, but health no longer counts them.
+    outbox.supersede_failed(session, sync_key(doi))
     session.flush()
-    doi_sync.request(session, runtime, doi)
-    return doi
+    request_sync(session, settings, doi)

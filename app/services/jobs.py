@@ -40,9 +40,27 @@ def start_publish_job(
 
 def on_doi_changed(session: Session, doi: Doi, *, settled: bool) -> None:
     """Close the open steps that wait on `doi` once it is settled or failed."""
-    steps = session.scalars(
-        select(JobStep).where(JobStep.doi_id == doi.id, JobStep.status.in_(OPEN_STEP))
+    job_ids = session.scalars(
+        select(JobStep.job_id).where(JobStep.doi_id == doi.id, JobStep.status.in_(OPEN_STEP))
     ).all()
+    if not job_ids:
+        return
+    # Two workers closing two steps of one job at once would each see the other still
+    # open and neither settle the job: the job row is locked first, then re-read.
+    session.scalars(
+        select(Job.id)
+        .where(Job.id.in_(set(job_ids)))
+        .order_by(Job.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    # populate_existing: sibling steps read before the lock are refreshed too.
+    fresh = session.scalars(
+        select(JobStep)
+        .where(JobStep.job_id.in_(set(job_ids)))
+        .execution_options(populate_existing=True)
+    ).all()
+    steps = [s for s in fresh if s.doi_id == doi.id and s.status in OPEN_STEP]
     for step in steps:
         if doi.state == DoiState.FAILED.value:
             step.status = StepStatus.FAILED.value

@@ -63,3 +63,35 @@ def metadata_hash(attributes: dict[str, Any]) -> str:
     """A stable fingerprint of what we would send, to skip calls that change nothing."""
     canonical = json.dumps(attributes, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# DataCite answers these in its own form (schemaVersion as a URI, the DOI's case).
+NOT_COMPARED = frozenset({"schemaVersion", "doi", "event"})
+
+
+def remote_holds(remote: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """True when DataCite's record already carries every desired attribute.
+
+    DataCite adds to what it was sent (empty `affiliation` lists, derived `types`,
+    `publisher` as plain text, `publicationYear` as a number), so this is a subset
+    match that knows those forms; anything else that differs means "send again".
+    """
+    return all(_within(remote.get(k), v) for k, v in desired.items() if k not in NOT_COMPARED)
+
+
+def _within(remote: Any, wanted: Any) -> bool:
+    if isinstance(wanted, dict):
+        if set(wanted) == {"name"} and isinstance(remote, str):
+            return remote == wanted["name"]  # publisher as text (no ?publisher=true)
+        return isinstance(remote, dict) and all(
+            _within(remote.get(k), v) for k, v in wanted.items()
+        )
+    if isinstance(wanted, list):
+        return (
+            isinstance(remote, list)
+            and len(remote) == len(wanted)
+            and all(_within(r, w) for r, w in zip(remote, wanted, strict=True))
+        )
+    if isinstance(wanted, str) and isinstance(remote, int) and not isinstance(remote, bool):
+        return wanted == str(remote)  # publicationYear "2026" comes back as 2026
+    return bool(remote == wanted)

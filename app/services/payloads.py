@@ -33,12 +33,24 @@ def tombstone_url(settings: Settings, dataset_id: str, doi: str) -> str:
     return template.format(dataset=dataset_id, doi=doi, version="")
 
 
+def desired_url(settings: Settings, doi: Doi) -> str:
+    """Where `doi` should resolve: its landing page, or the tombstone once the dataset is gone.
+
+    Rule 8: every public DOI of a deleted dataset points at the tombstone, whatever
+    state it is in (DataCite allows a URL update on a registered DOI).
+    """
+    if doi.dataset.deleted_at is not None:
+        return tombstone_url(settings, doi.dataset_id, doi.doi)
+    return landing_url(settings, doi.dataset_id, doi.version.name if doi.version else None)
+
+
 def desired_attributes(session: Session, settings: Settings, doi: Doi) -> dict[str, Any]:
     """Everything DataCite should hold for `doi` right now (no `event`)."""
     if doi.version is not None:
-        attributes = _version_attributes(session, settings, doi, doi.version)
+        attributes = _version_attributes(session, doi, doi.version)
     else:
-        attributes = _concept_attributes(session, settings, doi)
+        attributes = _concept_attributes(session, doi)
+    attributes["url"] = desired_url(settings, doi)
     attributes["doi"] = doi.doi
     attributes["schemaVersion"] = SCHEMA_VERSION
     return attributes
@@ -49,13 +61,6 @@ def desired_hash(session: Session, settings: Settings, doi: Doi) -> str:
     return metadata_hash(desired_attributes(session, settings, doi))
 
 
-def hide_url(settings: Settings, doi: Doi) -> str | None:
-    """URL to send with `hide`: the tombstone once the dataset itself is deleted."""
-    if doi.dataset.deleted_at is not None:
-        return tombstone_url(settings, doi.dataset_id, doi.doi)
-    return None
-
-
 # Set by doiflow from its own records, never taken from the archive's metadata.
 OURS = ("doi", "prefix", "suffix", "event", "url", "state")
 
@@ -64,11 +69,8 @@ def _archive_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in normalise(metadata).items() if k not in OURS}
 
 
-def _version_attributes(
-    session: Session, settings: Settings, doi: Doi, version: Version
-) -> dict[str, Any]:
+def _version_attributes(session: Session, doi: Doi, version: Version) -> dict[str, Any]:
     attributes = _archive_metadata(version.metadata_snapshot)
-    attributes["url"] = landing_url(settings, version.dataset_id, version.name)
     attributes.setdefault("version", version.name)
     concept = concept_doi_of(session, version.dataset_id)
     # A draft never cites a DOI that may not resolve; a findable version names its concept.
@@ -77,18 +79,19 @@ def _version_attributes(
     return attributes
 
 
-def _concept_attributes(session: Session, settings: Settings, doi: Doi) -> dict[str, Any]:
+def _concept_attributes(session: Session, doi: Doi) -> dict[str, Any]:
     dataset: Dataset = doi.dataset
     live_versions = [v for v in dataset.versions if v.deleted_at is None]
-    if live_versions:
-        # Rule 6: the concept follows the latest remaining version.
-        attributes = _archive_metadata(live_versions[-1].metadata_snapshot)
-        attributes.pop("version", None)
-        for version_doi in _findable_version_dois(session, [v.id for v in live_versions]):
-            _add_relation(attributes, version_doi, "HasVersion")
-    else:
-        attributes = _archive_metadata(dataset.draft_metadata)
-    attributes["url"] = landing_url(settings, dataset.id)
+    # Rule 6: the concept follows the latest remaining version. Once the dataset itself
+    # is deleted its concept may still have to be registered (a version cites it), and
+    # then it carries the complete metadata of the last version, never the draft's.
+    followed = live_versions or (dataset.versions if dataset.deleted_at is not None else [])
+    if not followed:
+        return _archive_metadata(dataset.draft_metadata)
+    attributes = _archive_metadata(followed[-1].metadata_snapshot)
+    attributes.pop("version", None)
+    for version_doi in _findable_version_dois(session, [v.id for v in live_versions]):
+        _add_relation(attributes, version_doi, "HasVersion")
     return attributes
 
 
@@ -102,6 +105,29 @@ def has_findable_version(session: Session, dataset_id: str) -> bool:
                 Doi.dataset_id == dataset_id,
                 Doi.state == DoiState.FINDABLE.value,
                 Version.deleted_at.is_(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def versions_may_cite_concept(session: Session, dataset_id: str) -> bool:
+    """True when a version DOI may have been sent to DataCite citing the concept (IsVersionOf).
+
+    Such a concept must go on resolving: it is registered and hidden, never deleted.
+    A version DOI headed for findable whose publish was sent without an answer yet (in
+    flight, or its answer lost: `in_doubt`) counts as much as one DataCite confirmed.
+    """
+    public = (DoiState.FINDABLE.value, DoiState.REGISTERED.value)
+    wanted = (DoiTarget.FINDABLE.value, DoiTarget.REGISTERED.value)
+    return (
+        session.scalar(
+            select(Doi.id)
+            .where(
+                Doi.dataset_id == dataset_id,
+                Doi.kind == DoiKind.VERSION.value,
+                Doi.state.in_(public) | (Doi.in_doubt.is_(True) & Doi.target.in_(wanted)),
             )
             .limit(1)
         )

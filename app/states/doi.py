@@ -35,9 +35,14 @@ class DoiMachine(StateMachine):
         | findable.to(findable, cond="publishing_allowed")
         | registered.to(findable, cond="publishing_allowed")
     )
-    # From pending: a re-driven DOI that DataCite confirms is (already) hidden.
-    confirm_hidden = findable.to(registered, cond="publishing_allowed") | pending.to(
-        registered, cond="publishing_allowed"
+    # From pending: a re-driven DOI that DataCite confirms is (already) hidden. From
+    # draft: `event: register` (a concept a version may cite, retired without ever being
+    # findable). Registered to registered: a hidden DOI re-pointed at the tombstone.
+    confirm_hidden = (
+        findable.to(registered, cond="publishing_allowed")
+        | pending.to(registered, cond="publishing_allowed")
+        | draft.to(registered, cond="publishing_allowed")
+        | registered.to(registered, cond="publishing_allowed")
     )
     confirm_deleted = pending.to(deleted) | draft.to(deleted)
     fail = pending.to(failed) | draft.to(failed) | findable.to(failed) | registered.to(failed)

@@ -12,8 +12,6 @@ import requests
 
 from tests.e2e.harness import BIN, Harness, clean_environment, free_port, http_ok, wait_until
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from tests.e2e.conftest import Stack, concept_doi, confirmations, seconds_between
 from tests.e2e.harness import wait_until
-
-pytestmark = pytest.mark.e2e
 
 
 def test_a_422_fails_the_doi_after_exactly_one_call(stack: Stack) -> None:

@@ -7,8 +7,6 @@ import pytest
 from tests.e2e.conftest import KERNEL4, Stack, concept_doi, version_doi
 from tests.e2e.harness import json_of
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture(scope="module")
 def e2e_overrides() -> dict[str, str]:

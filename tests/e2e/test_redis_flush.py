@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 import redis
 
 from tests.e2e.conftest import Stack, concept_doi, confirmations
 from tests.e2e.harness import wait_until
-
-pytestmark = pytest.mark.e2e
 
 DOI_QUEUE_MESSAGES = "dramatiq:doi.msgs"  # the Redis broker's hash of queued message bodies
 

@@ -10,8 +10,6 @@ import redis
 from tests.e2e.conftest import Stack, concept_doi, confirmations
 from tests.e2e.harness import wait_until
 
-pytestmark = pytest.mark.e2e
-
 DOI_QUEUE_MESSAGES = "dramatiq:doi.msgs"
 BACKLOG = 30
 

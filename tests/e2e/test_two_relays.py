@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
-
 from tests.e2e.conftest import Api, SandboxControl, Stack, concept_doi, confirmations
-
-pytestmark = pytest.mark.e2e
 
 
 def create_and_settle(api: Api, sandbox: SandboxControl, names: list[str]) -> None:

@@ -1,0 +1,301 @@
+"""The lease-fenced intent runner every topic uses.
+
+One delivery of one intent runs in three steps, and only the middle one talks to a
+remote service, with no database transaction open:
+
+1. prepare: start the delivery (renew the lease, count the attempt, fenced by the
+   lease token) and let the handler decide, in one transaction;
+2. execute: the handler's remote step, its calls collected for the timeline;
+3. record: re-take the lease, let the handler apply the outcome, and settle the
+   intent (done, retry, snooze or fail: one retry decision, `app.retry`) in a second
+   transaction, fenced by the lease so a superseded delivery changes nothing.
+
+Anything that is not a remote answer (a bug, a Redis error) is caught at each step,
+recorded on the intent and the handler's row, and retried like a transient error,
+bounded by attempts and age: nothing escapes silently and nothing loops forever.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from sqlalchemy.orm import Session
+
+from app import logs, outbox, retry
+from app.clients import calls
+from app.clients.errors import RemoteError, UnexpectedError
+from app.clients.remotes import Remotes
+from app.config import Settings
+from app.db import utcnow
+from app.models import Intent
+from app.retry import RetryDecision, Verdict
+from app.runtime import Runtime
+from app.topics import Topic
+
+log = logging.getLogger("doiflow.runner")
+
+PlanT = TypeVar("PlanT")
+OutcomeT = TypeVar("OutcomeT")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The outcome of a remote step that raised instead of answering."""
+
+    error: RemoteError
+
+
+class Handler(Protocol, Generic[PlanT, OutcomeT]):
+    """What a topic provides: decide, act remotely, record. Actors stay thin."""
+
+    topic: Topic
+
+    def prepare(self, session: Session, settings: Settings, intent: Intent) -> PlanT | None:
+        """Decide from the database (None: nothing to do, the intent is done)."""
+
+    def execute(self, remotes: Remotes, plan: PlanT) -> OutcomeT:
+        """The remote step; may raise RemoteError. The outcome has an `error` attribute."""
+
+    def record(
+        self,
+        session: Session,
+        settings: Settings,
+        intent: Intent,
+        plan: PlanT | None,
+        outcome: OutcomeT | Failure,
+        decision: RetryDecision | None,
+    ) -> RetryDecision | None:
+        """Apply the outcome to the handler's rows (decision None means success).
+
+        Returns a decision that overrides the runner's (e.g. give up when the handler's
+        state machine refuses the answer), or None to keep it.
+        """
+
+    def context(self, plan: PlanT) -> dict[str, Any]:
+        """Fields every log line of this delivery carries (e.g. the DOI)."""
+
+
+@dataclass
+class Delivery:
+    """One delivery of one intent, carried from step to step."""
+
+    handler: Handler[Any, Any]
+    intent_id: int
+    lease_token: str
+    plan: Any
+    attempt: int
+    outcome: Any = None
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Runner:
+    """Runs deliveries of any topic against one process's database and remotes."""
+
+    def __init__(self, runtime: Runtime, remotes: Remotes) -> None:
+        self.runtime = runtime
+        self.remotes = remotes
+        self.settings = runtime.settings
+
+    def run(self, handler: Handler[Any, Any], intent_id: int, lease_token: str) -> None:
+        """One delivery; safe to run twice (a stale or duplicate one changes nothing)."""
+        with logs.bound(intent_id=intent_id, topic=handler.topic.name):
+            delivery = self.start(handler, intent_id, lease_token)
+            if delivery is None:
+                return
+            with logs.bound(attempt=delivery.attempt, **handler.context(delivery.plan)):
+                self.finish(self.call(delivery))
+
+    def start(
+        self, handler: Handler[Any, Any], intent_id: int, lease_token: str
+    ) -> Delivery | None:
+        """Step 1: start the delivery and decide; None when there is nothing to call."""
+        try:
+            with self.runtime.sessions.begin() as session:
+                intent = outbox.start(
+                    session, intent_id, lease_token, lease_seconds=self.settings.lease_seconds
+                )
+                if intent is None:
+                    log.info("stale delivery ignored", extra={"action": "delivery_stale"})
+                    return None
+                outbox.record_event(session, intent_id, "started", attempt=intent.attempts)
+                if self._died_too_often(session, handler, intent):
+                    return None
+                plan = handler.prepare(session, self.settings, intent)
+                if plan is None:
+                    outbox.complete(session, intent_id, lease_token)
+                    outbox.record_event(session, intent_id, "done", reason="nothing to do")
+                    return None
+                return Delivery(handler, intent_id, lease_token, plan, intent.attempts)
+        except Exception as exc:  # a bug or a database error: recorded, retried, bounded
+            log.exception("delivery failed to start", extra={"action": "delivery_crashed"})
+            crash = UnexpectedError(exc, phase="preparing")
+            self._record_crash(handler, intent_id, lease_token, crash, [])
+            return None
+
+    def call(self, delivery: Delivery) -> Delivery:
+        """Step 2: the handler's remote step, with no transaction open."""
+        with calls.collect() as made:
+            try:
+                delivery.outcome = delivery.handler.execute(self.remotes, delivery.plan)
+            except RemoteError as error:
+                delivery.outcome = Failure(error)
+            except Exception as exc:
+                log.exception("remote step crashed", extra={"action": "delivery_crashed"})
+                delivery.outcome = Failure(UnexpectedError(exc, phase="calling"))
+        delivery.calls = made
+        return delivery
+
+    def finish(self, delivery: Delivery) -> None:
+        """Step 3: record the outcome and settle the intent, fenced by the lease."""
+        handler, intent_id = delivery.handler, delivery.intent_id
+        try:
+            with self.runtime.sessions.begin() as session:
+                intent = outbox.lock_leased(session, intent_id, delivery.lease_token)
+                if intent is None:
+                    raise outbox.LeaseLostError(f"intent {intent_id}: lease lost")
+                _record_calls(session, intent_id, delivery.calls)
+                outcome = delivery.outcome
+                error: RemoteError | None = outcome.error
+                decision = None if error is None else self._decide(intent, error)
+                override = handler.record(
+                    session, self.settings, intent, delivery.plan, outcome, decision
+                )
+                if override is not None:
+                    decision, error = override, error or RemoteError(override.reason)
+                self._settle(session, intent, decision, error)
+        except outbox.LeaseLostError:
+            # Superseded while we called out (lease expired, rescued, re-delivered): the
+            # newer delivery decides. The calls we made still belong in the timeline.
+            log.warning("result dropped: lease lost", extra={"action": "delivery_superseded"})
+            with self.runtime.sessions.begin() as session:
+                _record_calls(session, intent_id, delivery.calls)
+                outbox.record_event(session, intent_id, "dropped", reason="lease lost")
+        except Exception as exc:
+            log.exception("recording the outcome failed", extra={"action": "delivery_crashed"})
+            crash = UnexpectedError(exc, phase="recording")
+            self._record_crash(handler, intent_id, delivery.lease_token, crash, delivery.calls)
+
+    def _died_too_often(self, session: Session, handler: Handler[Any, Any], intent: Intent) -> bool:
+        """Deliveries that started and never recorded (killed) still end, by count or age."""
+        policy = self.settings.retry
+        earlier = intent.attempts - 1
+        if not retry.exhausted(earlier, intent.created_at, utcnow(), policy):
+            return False
+        age = (utcnow() - intent.created_at).total_seconds()
+        last = intent.last_error or "none recorded (the deliveries died)"
+        error = RemoteError(f"{earlier} earlier deliveries in {age:.0f} s; last error: {last}")
+        decision = RetryDecision(Verdict.FAIL, reason="retries exhausted")
+        handler.record(session, self.settings, intent, None, Failure(error), decision)
+        self._settle(session, intent, decision, error)
+        return True
+
+    def _decide(self, intent: Intent, error: RemoteError) -> RetryDecision:
+        return retry.decide(
+            error,
+            attempts=intent.attempts,
+            throttles=int(intent.payload.get("throttles", 0)),
+            created_at=intent.created_at,
+            now=utcnow(),
+            policy=self.settings.retry,
+        )
+
+    def _settle(
+        self,
+        session: Session,
+        intent: Intent,
+        decision: RetryDecision | None,
+        error: RemoteError | None,
+        *,
+        attempts_delta: int = 0,
+    ) -> None:
+        """Apply the one retry decision to the intent, fenced by its lease."""
+        token = intent.lease_token or ""
+        if decision is None or error is None:
+            outbox.complete(session, intent.id, token)
+            outbox.record_event(session, intent.id, "done")
+            return
+        text = f"{decision.reason}: {error}"[:4000]
+        if decision.verdict is Verdict.FAIL:
+            outbox.fail(session, intent.id, token, text)
+            log.error("intent failed", extra={"action": "intent_failed", "error": text})
+        else:
+            payload = None
+            delta = attempts_delta
+            if decision.verdict is Verdict.SNOOZE:
+                payload = {
+                    **intent.payload,
+                    "throttles": int(intent.payload.get("throttles", 0)) + 1,
+                }
+                delta -= 1
+            outbox.retry_later(
+                session,
+                intent.id,
+                token,
+                delay_seconds=decision.delay_seconds,
+                error=text,
+                attempts_delta=delta,
+                payload=payload,
+            )
+            log.warning(
+                "intent retry scheduled",
+                extra={
+                    "action": f"intent_{decision.verdict.value}",
+                    "delay": round(decision.delay_seconds, 3),
+                    "error": text,
+                },
+            )
+        outbox.record_event(
+            session,
+            intent.id,
+            decision.verdict.value,
+            delay_seconds=round(decision.delay_seconds, 3),
+            reason=decision.reason,
+            error=str(error)[:1000],
+        )
+
+    def _record_crash(
+        self,
+        handler: Handler[Any, Any],
+        intent_id: int,
+        lease_token: str,
+        error: UnexpectedError,
+        made: list[dict[str, Any]],
+    ) -> None:
+        """Settle a delivery whose own code failed: an attempt spent, the error kept."""
+        try:
+            with self.runtime.sessions.begin() as session:
+                intent = outbox.lock_leased(session, intent_id, lease_token)
+                if intent is None:
+                    return
+                _record_calls(session, intent_id, made)
+                # A crash while preparing rolled its start back: spend the attempt here.
+                delta = 1 if error.phase == "preparing" else 0
+                attempts = intent.attempts + delta
+                decision = retry.decide(
+                    error,
+                    attempts=attempts,
+                    throttles=0,
+                    created_at=intent.created_at,
+                    now=utcnow(),
+                    policy=self.settings.retry,
+                )
+                try:
+                    with session.begin_nested():
+                        handler.record(
+                            session, self.settings, intent, None, Failure(error), decision
+                        )
+                except Exception:
+                    log.exception(
+                        "handler could not record the crash", extra={"action": "delivery_crashed"}
+                    )
+                self._settle(session, intent, decision, error, attempts_delta=delta)
+        except Exception:
+            # The database itself is failing: the lease expires, the relay re-delivers.
+            log.exception("could not record the crash", extra={"action": "delivery_crashed"})
+
+
+def _record_calls(session: Session, intent_id: int, made: list[dict[str, Any]]) -> None:
+    for call in made:
+        outbox.record_event(session, intent_id, "call", **call)

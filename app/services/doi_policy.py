@@ -1,0 +1,163 @@
+"""What a DOI needs next: the one DataCite call toward its target, and queueing a sync.
+
+Pure decisions plus the one function the web path calls (`request_sync`); the code
+that makes DataCite calls lives in `doi_sync`, which only workers import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from app import outbox
+from app.config import Settings
+from app.enums import DoiKind, DoiState, DoiTarget
+from app.models import Doi, Intent
+from app.services import payloads
+from app.services.metadata import metadata_hash
+from app.topics import SYNC_DOI
+
+# A look (GET) found nothing at DataCite: a pseudo-state for `decide` only.
+MISSING = "missing"
+PUBLIC = (DoiState.FINDABLE.value, DoiState.REGISTERED.value)
+
+
+class Action(StrEnum):
+    NONE = "none"
+    SAVE_DRAFT = "save_draft"  # PUT, no event
+    PUBLISH = "publish"  # PUT, event publish
+    REGISTER = "register"  # PUT, event register: resolvable, never findable
+    HIDE = "hide"  # PUT, event hide (also re-points a hidden DOI's URL)
+    DELETE = "delete"  # DELETE (drafts only)
+    GONE = "gone"  # nothing at DataCite and nothing wanted there: no call at all
+
+
+WRITES = frozenset({Action.SAVE_DRAFT, Action.PUBLISH, Action.REGISTER, Action.HIDE, Action.DELETE})
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Everything `decide` weighs for one DOI, read from the database."""
+
+    state: str
+    target: str
+    stale: bool  # the desired metadata differs from what DataCite confirmed
+    url_stale: bool  # the desired URL differs from what DataCite confirmed
+    must_exist: bool  # something at DataCite may cite it, so it must keep resolving
+    publishing: bool  # DOI_PUBLISH
+
+    def with_state(self, state: str, *, confirmed: bool) -> Situation:
+        """The same DOI as a look (GET) found it; unconfirmed metadata is stale."""
+        stale = self.stale or not confirmed
+        return Situation(
+            state,
+            self.target,
+            stale,
+            self.url_stale or not confirmed,
+            self.must_exist,
+            self.publishing,
+        )
+
+
+def decide(situation: Situation) -> Action:
+    """The one DataCite call that moves a DOI toward its target, or NONE when settled."""
+    action = _toward(situation)
+    # DOI_PUBLISH=false: nothing is promoted or hidden (remediation does it later), and
+    # the call is never made, since the state machine would refuse its confirmation.
+    if not situation.publishing and action in (Action.PUBLISH, Action.HIDE, Action.REGISTER):
+        return Action.NONE
+    return action
+
+
+def _toward(s: Situation) -> Action:
+    if s.state in (DoiState.FAILED, DoiState.DELETED):
+        return Action.NONE
+    if s.target == DoiTarget.FINDABLE:
+        return Action.PUBLISH if s.state != DoiState.FINDABLE or s.stale else Action.NONE
+    if s.target == DoiTarget.DRAFT:
+        if s.state in (DoiState.PENDING, MISSING):
+            return Action.SAVE_DRAFT
+        # Findable or registered can never return to draft: the recorder retargets those.
+        return Action.SAVE_DRAFT if s.state == DoiState.DRAFT and s.stale else Action.NONE
+    if s.state == DoiState.FINDABLE:
+        return Action.HIDE  # retired: DataCite refuses to delete a public DOI
+    if s.state == DoiState.REGISTERED:
+        return Action.HIDE if s.url_stale else Action.NONE
+    if s.target == DoiTarget.REGISTERED and s.must_exist:
+        return Action.REGISTER  # cited by a version: it must go on resolving
+    if s.target in (DoiTarget.REGISTERED, DoiTarget.DELETED):
+        return Action.GONE if s.state == MISSING else Action.DELETE
+    raise ValueError(f"unknown target {s.target!r}")
+
+
+def situation(session: Session, settings: Settings, doi: Doi, digest: str) -> Situation:
+    """The Situation of a DOI row; a DOI not yet sent and not in doubt is MISSING at DataCite."""
+    target = doi.target
+    if (
+        doi.kind == DoiKind.CONCEPT.value
+        and target == DoiTarget.FINDABLE.value
+        and not payloads.has_findable_version(session, doi.dataset_id)
+    ):
+        # It will cite its versions (HasVersion), so it is published after the first.
+        target = DoiTarget.DRAFT.value
+    state = doi.state
+    if state == DoiState.PENDING.value and not doi.in_doubt:
+        state = MISSING
+    return Situation(
+        state=state,
+        target=target,
+        stale=digest != doi.confirmed_hash,
+        url_stale=payloads.desired_url(settings, doi) != doi.confirmed_url,
+        must_exist=doi.kind == DoiKind.CONCEPT.value
+        and payloads.versions_may_cite_concept(session, doi.dataset_id),
+        publishing=settings.doi_publish,
+    )
+
+
+def needs_call(session: Session, settings: Settings, doi: Doi) -> bool:
+    """True when the DOI needs a DataCite call (or, being in doubt, a look)."""
+    if doi.state in (DoiState.FAILED.value, DoiState.DELETED.value):
+        return False
+    if doi.in_doubt:
+        return True
+    digest = metadata_hash(payloads.desired_attributes(session, settings, doi))
+    return decide(situation(session, settings, doi, digest)) is not Action.NONE
+
+
+def request_sync(session: Session, settings: Settings, doi: Doi) -> Intent | None:
+    """Queue a sync for `doi` if it needs a DataCite call (coalesced); None when settled."""
+    if not settings.datacite_configured or not needs_call(session, settings, doi):
+        return None
+    return outbox.add(session, SYNC_DOI, key=sync_key(doi), payload={"doi_id": doi.id})
+
+
+def sync_key(doi: Doi) -> str:
+    """The outbox key of a DOI's syncs: at most one in flight per DOI."""
+    return f"doi:{doi.id}"
+
+
+def retire_target(session: Session, doi: Doi) -> str:
+    """The target of a DOI whose dataset or version is deleted (rules 3, 7 and 8).
+
+    Hidden (registered) when DataCite has made it public, or may have (a publish sent
+    and its answer lost or still in flight), or when a version may cite it; deleted
+    otherwise. DataCite refuses to delete a public DOI, and a deleted one stops resolving.
+    """
+    may_be_public = (
+        doi.state in PUBLIC
+        or (doi.in_doubt and doi.target in (DoiTarget.FINDABLE.value, DoiTarget.REGISTERED.value))
+        or any(t.to_state in PUBLIC for t in doi.history)
+    )
+    cited = doi.kind == DoiKind.CONCEPT.value and payloads.versions_may_cite_concept(
+        session, doi.dataset_id
+    )
+    return (DoiTarget.REGISTERED if may_be_public or cited else DoiTarget.DELETED).value
+
+
+def reachable_target(doi: Doi) -> str:
+    """The target once DataCite's state is known: public DOIs never return to draft or go."""
+    if doi.state in PUBLIC and doi.target in (DoiTarget.DRAFT.value, DoiTarget.DELETED.value):
+        return DoiTarget.REGISTERED.value
+    return doi.target

@@ -1,0 +1,36 @@
+"""The registry of intent topics: each names its actor, its queue and its handler.
+
+The relay reads it to refuse intents nobody consumes; the worker entry module reads it
+to declare one Dramatiq actor per topic. Handlers are named by import path, so the web
+path (which only writes intents) never imports the code that calls DataCite or S3.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A kind of work: its stable actor name (a wire name), its queue, its handler."""
+
+    name: str
+    queue: str
+    handler: str  # "module:attribute" of the topic's runner Handler
+
+    def load_handler(self) -> Any:
+        """Import the handler (workers only)."""
+        module, _, attribute = self.handler.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+SYNC_DOI = Topic("sync_doi", queue="doi", handler="app.services.doi_sync:HANDLER")
+
+REGISTRY: dict[str, Topic] = {topic.name: topic for topic in (SYNC_DOI,)}
+
+
+def topic_named(name: str) -> Topic:
+    """The registered topic called `name`; KeyError for one nobody consumes."""
+    return REGISTRY[name]

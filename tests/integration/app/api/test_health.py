@@ -1,0 +1,103 @@
+"""Liveness and readiness: /healthz always, /api/health 200 or 503 with the problems."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from app.db import utcnow
+from app.models import Doi, Intent
+from app.runtime import Runtime
+from app.states.doi import apply
+from tests.support.api import assert_error
+
+Bearer = Callable[[str], dict[str, str]]
+NOWHERE = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
+
+
+def test_healthz_needs_no_token_and_no_database(
+    make_runtime: Callable[..., Runtime], make_client: Callable[[Runtime], FlaskClient]
+) -> None:
+    client = make_client(make_runtime(DATABASE_URL=NOWHERE))
+    answer = client.get("/healthz")
+    assert answer.status_code == 200
+    assert answer.get_json() == {"status": "ok"}
+
+
+def test_healthy(client: FlaskClient, bearer: Bearer) -> None:
+    answer = client.get("/api/health", headers=bearer("read"))
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert (body["status"], body["problems"]) == ("ok", [])
+    assert body["checks"] == {
+        "database": "ok",
+        "outbox_lag_seconds": 0.0,
+        "failed_dois": 0,
+        "failed_intents": 0,
+    }
+
+
+def test_outbox_lag_over_the_limit_is_503(
+    client: FlaskClient, bearer: Bearer, runtime: Runtime
+) -> None:
+    # Given an intent due ten minutes ago that no relay has picked up
+    with runtime.sessions.begin() as session:
+        session.add(
+            Intent(
+                topic="sync_doi",
+                queue="doi",
+                key="doi:1",
+                available_at=utcnow() - timedelta(minutes=10),
+            )
+        )
+    answer = client.get("/api/health", headers=bearer("read"))
+    assert answer.status_code == 503
+    body = answer.get_json()
+    assert body["status"] == "failing"
+    assert [p["check"] for p in body["problems"]] == ["outbox_lag"]
+    assert "relay" in body["problems"][0]["message"]
+    assert body["checks"]["outbox_lag_seconds"] >= 600
+
+
+def test_failed_dois_and_intents_are_problems(
+    client: FlaskClient, bearer: Bearer, runtime: Runtime
+) -> None:
+    writer = bearer("write")
+    client.post("/api/datasets", json={"id": "ds1"}, headers=writer)
+    with runtime.sessions.begin() as session:
+        apply(session.scalars(select(Doi)).one(), "fail", publishing_allowed=True, detail="test")
+        session.scalars(select(Intent)).one().status = "failed"
+    answer = client.get("/api/health", headers=writer)
+    assert answer.status_code == 503
+    assert [p["check"] for p in answer.get_json()["problems"]] == ["failed_dois", "failed_intents"]
+
+
+def test_unreachable_database_is_503_even_before_the_token_is_checked(
+    make_runtime: Callable[..., Runtime], make_client: Callable[[Runtime], FlaskClient]
+) -> None:
+    client = make_client(make_runtime(DATABASE_URL=NOWHERE))
+    answer = client.get("/api/health", headers={"Authorization": "Bearer dfl_whatever"})
+    assert answer.status_code == 503
+    assert answer.get_json() == {
+        "status": "failing",
+        "problems": [{"check": "database", "message": "the database is unreachable"}],
+        "checks": {"database": "unreachable"},
+    }
+    assert "127.0.0.1" not in answer.get_data(as_text=True)
+
+
+def test_other_endpoints_answer_503_while_the_database_is_down(
+    make_runtime: Callable[..., Runtime], make_client: Callable[[Runtime], FlaskClient]
+) -> None:
+    client = make_client(make_runtime(DATABASE_URL=NOWHERE))
+    answer = client.get("/api/datasets/ds1", headers={"Authorization": "Bearer dfl_whatever"})
+    error = assert_error(answer, 503, "database_unavailable")
+    assert "127.0.0.1" not in error["message"]
+    assert answer.headers["Retry-After"] == "5"
+
+
+def test_health_needs_a_token_when_the_database_is_up(client: FlaskClient) -> None:
+    assert_error(client.get("/api/health"), 401)

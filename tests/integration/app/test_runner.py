@@ -1,0 +1,153 @@
+"""The generic runner on real Postgres and Redis: attempts, crashes, leases, the timeline."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import select
+
+from app import outbox
+from app.clients.remotes import Remotes
+from app.config import Limit
+from app.db import utcnow
+from app.models import Intent, IntentEvent
+from app.ratelimit import LocalTokenBucket, RedisTokenBucket
+from app.runner import Runner
+from app.services import doi_outcome
+from app.services.doi_sync import HANDLER
+from tests.fixtures.pipeline import wait_until
+from tests.support.lifecycle import concept, create, doi_row, doi_state, open_intents
+from workers.relay import Relay
+
+
+def _claim_one(runtime, lease: float = 30) -> outbox.Claim:
+    with runtime.sessions.begin() as session:
+        [claim] = outbox.claim_due(session, limit=10, lease_seconds=lease)
+    return claim
+
+
+def _events(runtime, intent_id: int) -> list[IntentEvent]:
+    with runtime.sessions() as session:
+        query = select(IntentEvent).where(IntentEvent.intent_id == intent_id)
+        return list(session.scalars(query.order_by(IntentEvent.id)))
+
+
+def test_a_worker_outage_longer_than_all_attempts_fails_nothing(make_pipeline) -> None:
+    # Given the relay claiming and rescuing for longer than DOI_MAX_ATTEMPTS x LEASE_SECONDS
+    # while no worker takes anything (the messages go to a broker nobody consumes)
+    pipeline = make_pipeline(start=False, DOI_MAX_ATTEMPTS="3", LEASE_SECONDS="5")
+    runtime = pipeline.runtime
+    for n in range(3):
+        create(runtime, f"outage{n}")
+    relay, now = Relay(runtime, StubBroker()), utcnow()
+    relay.broker.declare_queue("doi")
+    for _ in range(10):  # 10 leases: more than three times over
+        relay.run_once(now=now)
+        now += timedelta(seconds=6)
+    with runtime.sessions.begin() as session:
+        outbox.rescue_expired(session, now=now)  # the last claims, as the next pass would
+    with runtime.sessions() as session:
+        intents = session.scalars(select(Intent)).all()
+        assert {(i.status, i.attempts) for i in intents} == {("pending", 0)}
+    # When the workers come back
+    pipeline.start()
+    # Then every DOI reaches its target: the outage used none of their attempts
+    for n in range(3):
+        wait_until(lambda n=n: doi_state(runtime, concept(f"outage{n}")) == "draft")
+
+
+def test_the_worker_renews_the_lease_when_it_starts(runtime) -> None:
+    create(runtime, "lease")
+    claim = _claim_one(runtime, lease=0.5)
+    runner = Runner(runtime, Remotes(runtime.settings))
+    delivery = runner.start(HANDLER, claim.intent_id, claim.lease_token)
+    assert delivery is not None
+    assert delivery.attempt == 1
+    with runtime.sessions.begin() as session:
+        assert outbox.rescue_expired(session, now=utcnow() + timedelta(seconds=1)) == 0
+
+
+def test_deliveries_that_keep_dying_end_in_failed(make_runtime) -> None:
+    runtime = make_runtime(DOI_MAX_ATTEMPTS="3")
+    create(runtime, "dying")
+    runner = Runner(runtime, Remotes(runtime.settings))
+    # Three deliveries start and die (killed mid-call): each counted its attempt at start.
+    for _ in range(3):
+        claim = _claim_one(runtime)
+        assert runner.start(HANDLER, claim.intent_id, claim.lease_token) is not None
+        with runtime.sessions.begin() as session:
+            assert outbox.rescue_expired(session, now=utcnow() + timedelta(seconds=60)) == 1
+    claim = _claim_one(runtime)
+    assert runner.start(HANDLER, claim.intent_id, claim.lease_token) is None
+    row = doi_row(runtime, concept("dying"))
+    assert row.state == "failed"
+    assert "retries exhausted" in row.last_error
+    assert "3 earlier deliveries" in row.last_error
+
+
+def test_an_error_that_is_not_a_remote_answer_is_recorded_and_retried(make_pipeline) -> None:
+    # Given the shared rate limiter's Redis is unreachable (a real refused connection)
+    pipeline = make_pipeline()
+    remotes = pipeline.workers.remotes
+    remotes._bucket = RedisTokenBucket("redis://127.0.0.1:1/0", Limit(100, 1))
+    create(pipeline.runtime, "no-redis")
+    # Then the DOI says why it waits, and the intent is retried like a transient error
+    wait_until(lambda: doi_row(pipeline.runtime, concept("no-redis")).last_error or "")
+    row = doi_row(pipeline.runtime, concept("no-redis"))
+    assert "ConnectionError" in row.last_error
+    assert row.state == "pending"
+    # When Redis is back, the DOI converges
+    remotes._bucket = None
+    wait_until(lambda: doi_state(pipeline.runtime, concept("no-redis")) == "draft")
+
+
+def test_a_bug_in_recording_is_bounded_by_attempts(make_pipeline, monkeypatch) -> None:
+    def broken(*_args, **_kwargs):
+        raise KeyError("a bug in the recorder")
+
+    monkeypatch.setattr(doi_outcome, "_confirm", broken)
+    pipeline = make_pipeline(DOI_MAX_ATTEMPTS="2")
+    create(pipeline.runtime, "buggy")
+    wait_until(lambda: doi_state(pipeline.runtime, concept("buggy")) == "failed")
+    row = doi_row(pipeline.runtime, concept("buggy"))
+    assert "KeyError" in row.last_error
+    assert "a bug in the recorder" in row.last_error
+    wait_until(lambda: not open_intents(pipeline.runtime))
+
+
+def test_every_delivery_leaves_a_timeline(make_pipeline) -> None:
+    pipeline = make_pipeline()
+    pipeline.inject({"method": "PUT", "times": 1, "respond": {"status": 503, "body": "busy"}})
+    create(pipeline.runtime, "story")
+    wait_until(lambda: doi_state(pipeline.runtime, concept("story")) == "draft")
+    wait_until(lambda: not open_intents(pipeline.runtime))
+    with pipeline.runtime.sessions() as session:
+        intent_ids = session.scalars(select(Intent.id).order_by(Intent.id)).all()
+    kinds = [e.kind for i in intent_ids for e in _events(pipeline.runtime, i)]
+    assert kinds[:4] == ["started", "call", "retry", "started"]
+    calls = [e.data for i in intent_ids for e in _events(pipeline.runtime, i) if e.kind == "call"]
+    # The look after a 503 (the write may have been applied), then the write again.
+    assert [(c["method"], c["status"]) for c in calls] == [("PUT", 503), ("GET", 404), ("PUT", 201)]
+    assert all(c["service"] == "datacite" and c["elapsed_ms"] >= 0 for c in calls)
+    assert kinds[-1] == "done"
+
+
+@pytest.mark.parametrize("wait", [1, 4])
+def test_a_local_throttle_snoozes_exactly_until_the_bucket_has_a_token(runtime, wait) -> None:
+    # Given a rate limit of one request per `wait` seconds, just spent
+    remotes = Remotes(runtime.settings)
+    remotes._bucket = LocalTokenBucket(Limit(1, wait))
+    assert remotes._bucket.take() == 0.0
+    create(runtime, "paced")
+    claim = _claim_one(runtime)
+    before = utcnow()
+    Runner(runtime, remotes).run(HANDLER, claim.intent_id, claim.lease_token)
+    with runtime.sessions() as session:
+        intent = session.get(Intent, claim.intent_id)
+        assert intent is not None
+        assert (intent.status, intent.attempts) == ("pending", 0)
+        delay = (intent.available_at - before).total_seconds()
+    # Then it comes back when the token is there: no attempt spent, no growing backoff
+    assert wait - 0.1 <= delay < wait + 0.5
