@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.runtime",
     "tests.fixtures.pipeline",
     "tests.fixtures.api",
+    "tests.fixtures.s3",
 ]
