@@ -68,6 +68,9 @@ class Settings:
     tombstone_url_template: str | None = None
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    aws_region: str | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     lease_seconds: float = 120.0
     datacite_read_timeout: float = 30.0
@@ -182,8 +185,7 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         doi_instance=_load_instance(get("DOI_INSTANCE")),
         landing_url_template=landing,
         tombstone_url_template=get("TOMBSTONE_URL_TEMPLATE") or None,
-        s3_bucket=get("S3_BUCKET") or None,
-        s3_endpoint_url=get("S3_ENDPOINT_URL") or None,
+        **_load_s3(source),
         retry=retry,
         lease_seconds=parse_number("LEASE_SECONDS", get("LEASE_SECONDS"), 120.0, minimum=1),
         datacite_read_timeout=parse_number(
@@ -234,6 +236,40 @@ def _load_datacite(source: Mapping[str, str]) -> dict[str, str | None]:
         "datacite_password": values["DATACITE_PASSWORD"],
         "datacite_prefix": prefix.lower() if prefix else None,
     }
+
+
+BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+AWS_KEY_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+def _load_s3(source: Mapping[str, str]) -> dict[str, str | None]:
+    """S3 settings; the two AWS keys come as a pair (neither: boto3's own credential chain)."""
+    bucket = source.get("S3_BUCKET") or None
+    if bucket is not None and not BUCKET_PATTERN.match(bucket):
+        raise ConfigError(f"S3_BUCKET must be a bucket name (3-63 of a-z 0-9 . -), not {bucket!r}")
+    endpoint = source.get("S3_ENDPOINT_URL") or None
+    if endpoint is not None:
+        _check_endpoint_url(endpoint)
+    keys = {name: source.get(name) or None for name in AWS_KEY_VARIABLES}
+    if sum(value is not None for value in keys.values()) == 1:
+        missing = next(name for name, value in keys.items() if value is None)
+        raise ConfigError(f"{missing} must be set too: set both of {', '.join(AWS_KEY_VARIABLES)}")
+    return {
+        "s3_bucket": bucket,
+        "s3_endpoint_url": endpoint.rstrip("/") if endpoint else None,
+        "aws_access_key_id": keys["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": keys["AWS_SECRET_ACCESS_KEY"],
+        "aws_region": source.get("AWS_REGION") or source.get("AWS_DEFAULT_REGION") or None,
+    }
+
+
+def _check_endpoint_url(url: str) -> None:
+    """An http(s) URL without credentials: the keys belong in AWS_*, never in a logged URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"S3_ENDPOINT_URL must be an http(s) URL, not {redact_url(url)!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError("S3_ENDPOINT_URL must not contain credentials (use AWS_* variables)")
 
 
 def _is_prefix(prefix: str) -> bool:

@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.runtime",
     "tests.fixtures.pipeline",
     "tests.fixtures.api",
+    "tests.fixtures.s3",
 ]
 
 TESTS = Path(__file__).parent

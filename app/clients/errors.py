@@ -95,6 +95,21 @@ class UnexpectedError(TransientError):
         self.phase = phase
 
 
+class MissingObjectError(PermanentError):
+    """The S3 object or object version does not exist (a delete marker counts as missing).
+
+    Permanent: a version id never comes back once it is gone.
+    """
+
+
+class HeldError(PermanentError):
+    """S3 refused to delete an object version: it is held (legal hold or retention)."""
+
+
+class BucketConfigurationError(PermanentError):
+    """The S3 bucket is missing or has no Object Lock: the operator must fix the settings."""
+
+
 @dataclass(frozen=True)
 class RemoteDoi:
     """What DataCite answered about one DOI."""

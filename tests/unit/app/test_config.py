@@ -61,3 +61,51 @@ def test_secrets_never_appear_in_repr_or_redacted_view() -> None:
 def test_redact_url_hides_only_the_password() -> None:
     assert redact_url("rediss://:tok@cache.example:6380/0") == "rediss://:***@cache.example:6380/0"
     assert redact_url("redis://localhost:6379/0") == "redis://localhost:6379/0"
+
+
+S3 = {
+    "S3_BUCKET": "archive-blobs",
+    "S3_ENDPOINT_URL": "http://127.0.0.1:8333/",
+    "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-secret",
+    "AWS_REGION": "eu-west-1",
+}
+
+
+def test_s3_settings_are_read_with_the_aws_variables() -> None:
+    settings = load_settings({**BASE, **S3})
+    assert settings.s3_bucket == "archive-blobs"
+    assert settings.s3_endpoint_url == "http://127.0.0.1:8333"
+    assert settings.aws_access_key_id == "AKIAEXAMPLE"
+    assert settings.aws_secret_access_key == "wJalrXUtnFEMI-secret"
+    assert settings.aws_region == "eu-west-1"
+
+
+def test_s3_is_unset_by_default_and_aws_default_region_is_a_fallback() -> None:
+    assert load_settings(BASE).s3_bucket is None
+    assert load_settings(BASE).aws_access_key_id is None
+    assert load_settings({**BASE, "AWS_DEFAULT_REGION": "us-west-2"}).aws_region == "us-west-2"
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"}, "AWS_SECRET_ACCESS_KEY"),
+        ({"AWS_SECRET_ACCESS_KEY": "secret"}, "AWS_ACCESS_KEY_ID"),
+        ({"S3_BUCKET": "Not_A_Bucket"}, "S3_BUCKET"),
+        ({"S3_BUCKET": "ab"}, "S3_BUCKET"),
+        ({"S3_ENDPOINT_URL": "127.0.0.1:8333"}, "S3_ENDPOINT_URL"),
+        ({"S3_ENDPOINT_URL": "https://key:secret@s3.example.org"}, "S3_ENDPOINT_URL"),
+    ],
+)
+def test_bad_s3_settings_fail_naming_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable) as raised:
+        load_settings({**BASE, **env})
+    assert "secret" not in str(raised.value).replace("AWS_SECRET", "")
+
+
+def test_aws_secret_never_appears_in_repr_or_redacted_view() -> None:
+    settings = load_settings({**BASE, **S3})
+    shown = f"{settings!r} {settings.redacted()}"
+    assert "wJalrXUtnFEMI-secret" not in shown
+    assert settings.redacted()["aws_secret_access_key"] == "***"
