@@ -45,9 +45,7 @@ class Relay:
                 settings.relay_batch_size, settings.relay_max_in_flight - outbox.in_flight(session)
             )
             claims = (
-                outbox.claim_due(
-                    session, limit=room, lease_seconds=settings.lease_seconds, now=now
-                )
+                outbox.claim_due(session, limit=room, lease_seconds=settings.lease_seconds, now=now)
                 if room > 0
                 else []
             )
