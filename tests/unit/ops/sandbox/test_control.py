@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import requests
-from werkzeug.test import Client
 
-from ops.sandbox import create_sandbox_app
 from tests.fixtures.sandbox import SANDBOX_AUTH, SANDBOX_PREFIX, doi_payload, kernel4_attributes
 
 DOI = f"{SANDBOX_PREFIX}/controlled"
@@ -137,17 +135,3 @@ def test_bad_rate_limit_in_config_is_400(sandbox):
 
 def test_unknown_control_route_is_404(sandbox):
     assert control(sandbox, "GET", "nothing").status_code == 404
-
-
-def test_app_is_a_wsgi_callable_that_works_in_process():
-    client = Client(create_sandbox_app(users={"REPO.ID": "secret"}, prefixes=["10.80507"]))
-
-    created = client.put(
-        f"/dois/{DOI}",
-        json=doi_payload(kernel4_attributes(), event="publish"),
-        auth=("REPO.ID", "secret"),
-    )
-    shown = client.get(f"/dois/{DOI}")
-
-    assert created.status_code == 201
-    assert shown.json["data"]["attributes"]["state"] == "findable"
