@@ -93,6 +93,18 @@ def test_seeded_doi_takes_the_given_state_and_attributes(sandbox):
     assert shown["registered"] is not None
 
 
+def test_seed_can_set_the_creation_and_update_times(sandbox):
+    seed = {"created": "2020-01-02T03:04:05+00:00", "updated": "2021-01-02T03:04:05Z"}
+
+    control(sandbox, "PUT", f"dois/{DOI}", json=seed)
+
+    shown = control(sandbox, "GET", f"dois/{DOI}").json()
+    assert (shown["created"], shown["updated"]) == (
+        "2020-01-02T03:04:05+00:00",
+        "2021-01-02T03:04:05+00:00",
+    )
+
+
 def test_seeded_findable_doi_still_refuses_delete(sandbox):
     control(sandbox, "PUT", f"dois/{DOI}", json={"state": "findable"})
 
