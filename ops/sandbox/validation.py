@@ -32,7 +32,7 @@ def check(
     # while a shape error's title is lupo's own, so it should be the one reported.
     found += shapes.shape_errors(record.metadata, _schema_version(record.metadata, created))
     if record.state != DRAFT:
-        found += kernel.errors(record.metadata)
+        found += kernel.errors(record.metadata, record.doi)
     return _first_per_source(found)
 
 

@@ -1,0 +1,96 @@
+"""The kernel-4 XML schema checks a DOI meets once it leaves draft.
+
+lupo sources (commit in ops/sandbox/__init__.py): app/validators/xml_schema_validator.rb,
+app/models/doi.rb (validatable?, the xml validation) and bolognese's generated XML checked
+against DataCite Metadata Schema 4.7 (github.com/datacite/schema, source/meta/kernel-4).
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.fixtures.sandbox import SANDBOX_AUTH, SANDBOX_PREFIX, doi_payload, kernel4_attributes
+
+DOI = f"{SANDBOX_PREFIX}/checked"
+ENUMERATION = f"DOI {DOI}: [facet 'enumeration'] The value 'IsCoolerThan' is not an element"
+
+
+def put(base_url: str, attributes: dict, event: str | None = None) -> requests.Response:
+    payload = doi_payload(attributes, **({"event": event} if event else {}))
+    return requests.put(f"{base_url}/dois/{DOI}", json=payload, auth=SANDBOX_AUTH, timeout=5)
+
+
+def errors_by_source(response: requests.Response) -> dict[str, str]:
+    return {error["source"]: error["title"] for error in response.json()["errors"]}
+
+
+def related(relation: str | None) -> list[dict]:
+    item = {"relatedIdentifier": "10.1234/journal", "relatedIdentifierType": "DOI"}
+    return [{**item, "relationType": relation}] if relation is not None else [item]
+
+
+def test_publish_with_a_relation_type_outside_kernel_4_is_422(sandbox):
+    # lupo's XmlSchemaValidator (app/validators/xml_schema_validator.rb) on bolognese's
+    # relatedIdentifier, whose relationType the schema enumerates; source and title are
+    # shaped like post_spec.rb's nameType case ("creatorName', attribute 'nameType").
+    put(sandbox.url, {"version": "draft"})
+
+    response = put(
+        sandbox.url, kernel4_attributes(relatedIdentifiers=related("IsCoolerThan")), "publish"
+    )
+
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["source"] == "relatedIdentifier', attribute 'relationType"
+    assert error["title"].startswith(f"{ENUMERATION} of the set {{'IsCitedBy', 'Cites', ")
+    assert error["title"].endswith(", 'IsTranslationOf', 'Other'}.")
+    assert sandbox.state_of(DOI) == "draft"
+
+
+def test_publish_without_a_relation_type_is_422(sandbox):
+    # The schema declares relationType use="required"; bolognese leaves out a nil one.
+    put(sandbox.url, {"version": "draft"})
+
+    response = put(sandbox.url, kernel4_attributes(relatedIdentifiers=related(None)), "publish")
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {
+            "source": "relatedIdentifier",
+            "title": f"DOI {DOI}: The attribute 'relationType' is required but missing.",
+            "uid": DOI,
+        }
+    ]
+
+
+def test_update_of_a_findable_doi_checks_its_relation_types(sandbox):
+    # DataciteDoisController#update validates a findable DOI's whole record again.
+    put(sandbox.url, kernel4_attributes(), "publish")
+
+    response = put(sandbox.url, {"relatedIdentifiers": related("IsCoolerThan"), "version": "2"})
+
+    assert response.status_code == 422
+    assert set(errors_by_source(response)) == {"relatedIdentifier', attribute 'relationType"}
+    stored = requests.get(f"{sandbox.url}/dois/{DOI}", timeout=5).json()["data"]["attributes"]
+    assert (stored["relatedIdentifiers"], stored["version"]) == ([], None)
+
+
+def test_draft_accepts_any_relation_type(sandbox):
+    # Drafts are not schema-checked (Doi#validatable?); check_related_identifiers only
+    # wants objects.
+    response = put(sandbox.url, {"relatedIdentifiers": related("IsCoolerThan")})
+
+    assert response.status_code == 201
+    assert sandbox.state_of(DOI) == "draft"
+
+
+@pytest.mark.parametrize("relation", ["IsPublishedIn", "IsVersionOf", "HasVersion", "Other"])
+def test_publish_with_a_kernel_4_relation_type_succeeds(sandbox, relation):
+    # IsPublishedIn came with schema 4.4, Other with 4.7 (post_spec.rb "schema 4.7 - json").
+    put(sandbox.url, {"version": "draft"})
+
+    response = put(sandbox.url, kernel4_attributes(relatedIdentifiers=related(relation)), "publish")
+
+    assert response.status_code == 200
+    assert sandbox.state_of(DOI) == "findable"
