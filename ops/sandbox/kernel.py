@@ -107,7 +107,7 @@ def errors(metadata: dict, uid: str) -> list[tuple[str, str]]:
     """(source, title) for each kernel-4 property a registered or findable DOI lacks."""
     return [
         *_list_errors(metadata.get("creators"), "creators", _creator_named),
-        *_list_errors(metadata.get("titles"), "titles", _title_present),
+        *_list_errors(metadata.get("titles"), "titles", _title_given),
         *_publisher_errors(metadata.get("publisher")),
         *_year_errors(metadata.get("publicationYear")),
         *_types_errors(metadata.get("types")),
@@ -123,19 +123,24 @@ def _list_errors(value: object, source: str, item_ok) -> Iterator[tuple[str, str
 
 
 def _creator_named(creator: object) -> bool:
+    # creatorName is a plain xs:string: an empty or blank name passes the schema, and
+    # lupo's check_creators looks at the shape only. A creator with no name at all is
+    # still refused: that bolognese 2.7 writes an empty creatorName for it is unverified.
     if not isinstance(creator, dict):
         return False
-    return not _blank(creator.get("name")) or not _blank(creator.get("familyName"))
+    return creator.get("name") is not None or not _blank(creator.get("familyName"))
 
 
-def _title_present(title: object) -> bool:
-    return isinstance(title, dict) and not _blank(title.get("title"))
+def _title_given(title: object) -> bool:
+    # title is a plain xs:string too, so "" and " " are titles as far as DataCite goes.
+    return isinstance(title, dict) and title.get("title") is not None
 
 
 def _publisher_errors(publisher: object) -> Iterator[tuple[str, str]]:
+    # publisher is a nonemptycontentStringType (minLength 1): only "" is empty, " " is not.
     if isinstance(publisher, dict):
         publisher = publisher.get("name")
-    if _blank(publisher):
+    if publisher is None or publisher == "":
         yield "publisher", BLANK
     elif not isinstance(publisher, str):
         yield "publisher", INVALID

@@ -94,3 +94,38 @@ def test_publish_with_a_kernel_4_relation_type_succeeds(sandbox, relation):
 
     assert response.status_code == 200
     assert sandbox.state_of(DOI) == "findable"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"titles": [{"title": ""}]},
+        {"titles": [{"title": " "}]},
+        {"creators": [{"name": ""}]},
+        {"creators": [{"name": " ", "nameType": "Organizational"}]},
+        {"publisher": " "},
+    ],
+)
+def test_blank_titles_creator_names_and_a_space_publisher_are_published(sandbox, change):
+    # In the kernel-4 schema title and creatorName are plain xs:string and publisher is
+    # nonemptycontentStringType (minLength 1), and lupo adds no check of its own
+    # (doi.rb check_titles/check_creators test the shape only). doiflow refuses blanks
+    # itself, before anything is sent.
+    put(sandbox.url, {"version": "draft"})
+
+    response = put(sandbox.url, kernel4_attributes(**change), "publish")
+
+    assert response.status_code == 200
+    assert sandbox.state_of(DOI) == "findable"
+
+
+@pytest.mark.parametrize("publisher", ["", {"name": ""}, {"lang": "en"}])
+def test_an_empty_publisher_is_refused_on_leaving_draft(sandbox, publisher):
+    # minLength 1: the generated <publisher/> has no character at all.
+    put(sandbox.url, {"version": "draft"})
+
+    response = put(sandbox.url, kernel4_attributes(publisher=publisher), "publish")
+
+    assert response.status_code == 422
+    assert errors_by_source(response) == {"publisher": "Can't be blank"}
+    assert sandbox.state_of(DOI) == "draft"

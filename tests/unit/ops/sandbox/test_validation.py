@@ -35,7 +35,6 @@ def errors_by_source(response: requests.Response) -> dict[str, str]:
         ({"creators": None}, "creators", "Can't be blank"),
         ({"creators": [{"nameType": "Personal"}]}, "creators", "Is invalid"),
         ({"titles": []}, "titles", "Can't be blank"),
-        ({"titles": [{"title": " "}]}, "titles", "Is invalid"),
         ({"publisher": ""}, "publisher", "Can't be blank"),
         ({"publisher": {"lang": "en"}}, "publisher", "Can't be blank"),
         ({"publicationYear": None}, "publication_year", "Can't be blank"),
