@@ -17,6 +17,11 @@ BLANK = "Can't be blank"
 INVALID = "Is invalid"
 _YEAR = re.compile(r"\d{4}")
 
+# The schemaVersion values XmlSchemaValidator#get_valid_kernel maps to kernel-4; with
+# any other (or none) it checks nothing itself.
+SCHEMAS = frozenset(
+    f"http://datacite.org/schema/kernel-{version}" for version in ("4", "4.0", "4.1", "4.2", "4.3")
+)
 # DataCite Metadata Schema 4.7, relationType, in the schema's order (libxml2 lists the
 # allowed values that way in its error).
 RELATION_TYPES = (

@@ -129,3 +129,66 @@ def test_an_empty_publisher_is_refused_on_leaving_draft(sandbox, publisher):
     assert response.status_code == 422
     assert errors_by_source(response) == {"publisher": "Can't be blank"}
     assert sandbox.state_of(DOI) == "draft"
+
+
+@pytest.mark.parametrize("event", ["publish", "register"])
+@pytest.mark.parametrize("method", ["put", "post"])
+def test_new_doi_published_with_incomplete_metadata_is_just_invalid_metadata(
+    sandbox, method, event
+):
+    # post_spec.rb "creators no xml": without schemaVersion XmlSchemaValidator skips a
+    # new DOI; the XML fails when its Metadata row is saved, and that is all lupo says.
+    attributes = {
+        "doi": DOI,
+        "url": "http://www.bl.uk/pdf/patspec.pdf",
+        "creators": [{"name": "Ollomi, Benjamin"}, {"name": "Duran, Patrick"}],
+        "event": event,
+    }
+    url = f"{sandbox.url}/dois" + (f"/{DOI}" if method == "put" else "")
+
+    response = requests.request(
+        method, url, json=doi_payload(attributes), auth=SANDBOX_AUTH, timeout=5
+    )
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"source": "metadata", "title": "Is invalid", "uid": DOI}]
+    assert sandbox.dois() == []
+
+
+def test_model_errors_of_a_new_doi_come_before_any_metadata_error(sandbox):
+    # lupo saves the Metadata row (and finds the XML invalid) only once the model's own
+    # validations passed, so a missing url is reported as such.
+    response = put(sandbox.url, {"titles": [{"title": "No url"}]}, "publish")
+
+    assert response.status_code == 422
+    assert errors_by_source(response) == {"url": "Can't be blank"}
+
+
+@pytest.mark.parametrize(
+    "schema", ["http://datacite.org/schema/kernel-4", "http://datacite.org/schema/kernel-4.3"]
+)
+def test_new_doi_sent_with_a_kernel_4_schema_is_checked_field_by_field(sandbox, schema):
+    # XmlSchemaValidator#get_valid_kernel maps these to kernel-4 and checks the DOI itself.
+    attributes = {"url": "https://archive.example.org/x", "schemaVersion": schema}
+
+    response = put(sandbox.url, attributes, "publish")
+
+    assert response.status_code == 422
+    assert "metadata" not in errors_by_source(response)
+    assert {"creators", "titles", "publisher"} <= set(errors_by_source(response))
+
+
+def test_publishing_an_existing_draft_reports_each_field(sandbox):
+    # DataciteDoisController#update validates as the stored schema or kernel-4.
+    put(sandbox.url, {"url": "https://archive.example.org/x"})
+
+    response = put(sandbox.url, {}, "publish")
+
+    assert response.status_code == 422
+    assert set(errors_by_source(response)) == {
+        "creators",
+        "titles",
+        "publisher",
+        "publication_year",
+        "types",
+    }
