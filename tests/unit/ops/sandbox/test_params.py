@@ -52,3 +52,28 @@ def test_malformed_language_is_stored_as_null_not_refused(sandbox, sent, kept):
 
     assert response.status_code == 201
     assert stored(sandbox)["language"] == kept
+
+
+def test_creators_and_contributors_keep_only_permitted_keys_in_lupos_order(sandbox):
+    # ParamsSanitizer::ATTRIBUTES_MAP permits these keys of a person, nested objects
+    # only inside nameIdentifiers and affiliation; Rails' permit orders them that way.
+    person = {
+        "affiliation": [{"name": "Uni", "colour": "red"}, "Uni as a string"],
+        "familyName": "Doe",
+        "name": "Doe, Jane",
+        "nickname": "JD",
+        "nameIdentifiers": [{"nameIdentifier": "https://orcid.org/0000", "extra": 1}],
+        "nameType": ["Personal"],
+    }
+
+    response = put(sandbox, {"creators": [person], "contributors": [{**person, "lang": "en"}]})
+
+    creator, contributor = stored(sandbox)["creators"][0], stored(sandbox)["contributors"][0]
+    assert response.status_code == 201
+    assert list(creator.items()) == [
+        ("nameIdentifiers", [{"nameIdentifier": "https://orcid.org/0000"}]),
+        ("name", "Doe, Jane"),
+        ("familyName", "Doe"),
+        ("affiliation", [{"name": "Uni"}]),
+    ]
+    assert list(contributor)[-1] == "lang"
