@@ -69,7 +69,7 @@ RELATION_TYPES = (
 # attribute's closing quote, cut one character short ("creatorName', attribute 'nameType").
 RELATION_SOURCE = "relatedIdentifier', attribute 'relationType"
 
-# DataCite Metadata Schema 4.5, resourceTypeGeneral.
+# DataCite Metadata Schema 4.7, resourceTypeGeneral.
 RESOURCE_TYPES_GENERAL = frozenset(
     {
         "Audiovisual",
@@ -93,7 +93,9 @@ RESOURCE_TYPES_GENERAL = frozenset(
         "OutputManagementPlan",
         "PeerReview",
         "PhysicalObject",
+        "Poster",
         "Preprint",
+        "Presentation",
         "Project",
         "Report",
         "Service",

@@ -192,3 +192,13 @@ def test_publishing_an_existing_draft_reports_each_field(sandbox):
         "publication_year",
         "types",
     }
+
+
+@pytest.mark.parametrize("general", ["Poster", "Presentation", "Award", "Project"])
+def test_resource_types_of_schemas_4_6_and_4_7_are_accepted(sandbox, general):
+    # post_spec.rb "when the request uses schema 4.7 - json" publishes a Poster.
+    attributes = kernel4_attributes(types={"resourceTypeGeneral": general})
+
+    response = put(sandbox.url, attributes, "publish")
+
+    assert response.status_code == 201
