@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -33,12 +34,18 @@ class SandboxServer:
         rate_limit: str | None = None,
         *,
         quiet: bool = True,
+        state_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.quiet = quiet
+        # With a state path the DOIs are read from it now and written after every change.
         self.app: SandboxApp = create_sandbox_app(
-            users=users, prefixes=prefixes, domains=domains, rate_limit=rate_limit
+            users=users,
+            prefixes=prefixes,
+            domains=domains,
+            rate_limit=rate_limit,
+            state_path=state_path,
         )
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
