@@ -11,6 +11,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from ops.sandbox.app import SandboxApp, create_sandbox_app
 from ops.sandbox.control import record_summary
+from ops.sandbox.control_client import SandboxControl
 from ops.sandbox.doi import extract
 
 
@@ -57,6 +58,11 @@ class SandboxServer:
             raise RuntimeError("the sandbox server is not running")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self._server.server_port}"
+
+    @property
+    def control(self) -> SandboxControl:
+        """A client of this server's /__sandbox/ control interface."""
+        return SandboxControl(self.url)
 
     def start(self) -> SandboxServer:
         """Bind the port and serve in a daemon thread."""
