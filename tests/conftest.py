@@ -1,8 +1,4 @@
-"""Shared fixtures live in tests/fixtures/, one module per service they stand up.
-
-The DataCite sandbox's come from the `doiflow_sandbox` plugin (an entry point of the
-package), so they are not listed here.
-"""
+"""Shared fixtures live in tests/fixtures/, one module per service they stand up."""
 
 pytest_plugins = [
     "tests.fixtures.database",
