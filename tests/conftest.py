@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = [
-    "tests.fixtures.sandbox",
     "tests.fixtures.database",
     "tests.fixtures.runtime",
     "tests.fixtures.pipeline",

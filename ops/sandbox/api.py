@@ -9,12 +9,11 @@ Anything left is the model's validation (422).
 from __future__ import annotations
 
 import json
-import math
 from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
 
-from ops.sandbox import document, params, validation
+from ops.sandbox import document, listing, params, validation
 from ops.sandbox import doi as doi_strings
 from ops.sandbox.accounts import BadCredentialsError
 from ops.sandbox.store import (
@@ -67,24 +66,18 @@ def get_doi(app: SandboxApp, request: Request, raw: str) -> Response:
 
 
 def list_dois(app: SandboxApp, request: Request) -> Response:
-    """GET /dois: the visible DOIs, newest update first, filtered and paged."""
+    """GET /dois: the visible DOIs, filtered, ordered and paged as lupo's index action."""
     user = authenticate(app, request)
-    records = [r for r in app.store.all() if r.state == FINDABLE or r.owner == user]
-    records = [r for r in records if _listed(r, request.args)]
-    records.sort(key=lambda record: record.updated, reverse=True)
-    size = _int_arg(request.args.get("page[size]"), 25, 0, 1000)
-    number = _int_arg(request.args.get("page[number]"), 1, 1, 10_000)
-    page = records[(number - 1) * size : number * size]
+    records = listing.select(app.store.all(), request.args, user)
     wants_object = _wants_publisher_object(request)
-    body = {
-        "data": [document.doi_resource(r, publisher_object=wants_object) for r in page],
-        "meta": {
-            "total": len(records),
-            "totalPages": math.ceil(len(records) / size) if size else 0,
-            "page": number,
-        },
-        "links": {"self": request.url},
-    }
+    body = listing.answer(
+        records,
+        listing.page_from(request.args),
+        request.args,
+        self_url=request.url,
+        base_url=request.host_url.rstrip("/"),
+        render=lambda record: document.doi_resource(record, publisher_object=wants_object),
+    )
     return document.json_response(body)
 
 
@@ -249,20 +242,3 @@ def _doi_answer(request: Request, record: DoiRecord, status: int) -> Response:
 
 def _wants_publisher_object(request: Request) -> bool:
     return request.args.get("publisher") == "true"
-
-
-def _listed(record: DoiRecord, args) -> bool:
-    prefix, state, client = args.get("prefix"), args.get("state"), args.get("client-id")
-    if prefix and record.prefix not in {p.strip().lower() for p in prefix.split(",")}:
-        return False
-    if state and record.state not in state.split(","):
-        return False
-    return not client or record.owner.lower() == client.lower()
-
-
-def _int_arg(value: str | None, default: int, low: int, high: int) -> int:
-    try:
-        number = int(value) if value is not None else default
-    except ValueError:
-        number = default
-    return min(max(number, low), high)

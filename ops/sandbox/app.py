@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -23,6 +24,7 @@ from ops.sandbox.faults import (
     parse_rate_limit,
     retry_after_header,
 )
+from ops.sandbox.persistence import StateFile
 from ops.sandbox.recorder import RequestRecorder
 from ops.sandbox.store import Store
 
@@ -63,9 +65,10 @@ class SandboxApp:
         prefixes: Iterable[str] | Mapping[str, Iterable[str]] | None = None,
         domains: Iterable[str] | str | None = None,
         rate_limit: str | None = None,
+        state_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.accounts = Accounts(users, prefixes)
-        self.store = Store()
+        self.store = Store(StateFile(state_path) if state_path is not None else None)
         self.faults = FaultBook()
         self.recorder = RequestRecorder()
         self.alarm = Alarm()
@@ -180,9 +183,16 @@ def create_sandbox_app(
     prefixes: Iterable[str] | Mapping[str, Iterable[str]] | None = None,
     domains: Iterable[str] | str | None = None,
     rate_limit: str | None = None,
+    state_path: str | os.PathLike[str] | None = None,
 ) -> SandboxApp:
     """Build a sandbox WSGI app; defaults to user REPO.ID / secret and prefix 10.80507."""
-    return SandboxApp(users=users, prefixes=prefixes, domains=domains, rate_limit=rate_limit)
+    return SandboxApp(
+        users=users,
+        prefixes=prefixes,
+        domains=domains,
+        rate_limit=rate_limit,
+        state_path=state_path,
+    )
 
 
 def _match(request: Request) -> tuple[str | None, dict]:

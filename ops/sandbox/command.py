@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 
 import click
 
 from ops.sandbox.faults import parse_rate_limit
+from ops.sandbox.persistence import StateFileError
 from ops.sandbox.server import SandboxServer
 
 
@@ -47,6 +49,13 @@ def _check_rate_limit(ctx: click.Context, param: click.Parameter, value: str | N
     callback=_check_rate_limit,
     help="Token bucket such as 750/300s (DataCite test) or 3000/300s (production).",
 )
+@click.option(
+    "--state",
+    "state_path",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON file the DOIs are loaded from at start and saved to after each change.",
+)
 def sandbox(
     host: str,
     port: int,
@@ -55,17 +64,22 @@ def sandbox(
     prefixes: tuple[str, ...],
     domains: str | None,
     rate_limit: str | None,
+    state_path: Path | None,
 ) -> None:
     """Serve a stateful DataCite REST API sandbox with fault injection."""
-    server = SandboxServer(
-        host=host,
-        port=port,
-        users={user: password},
-        prefixes=list(prefixes),
-        domains=domains,
-        rate_limit=rate_limit,
-        quiet=False,
-    )
+    try:
+        server = SandboxServer(
+            host=host,
+            port=port,
+            users={user: password},
+            prefixes=list(prefixes),
+            domains=domains,
+            rate_limit=rate_limit,
+            quiet=False,
+            state_path=state_path,
+        )
+    except StateFileError as error:
+        raise click.ClickException(str(error)) from None
     stopping = threading.Event()
     # SIGTERM (Heroku, honcho) stops as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -73,6 +87,8 @@ def sandbox(
         owned = ", ".join(prefixes)
         click.echo(f"DataCite sandbox on {server.url} (user {user}, prefixes {owned})")
         click.echo(f"Control API: {server.url}/__sandbox/")
+        if state_path is not None:
+            click.echo(f"DOIs kept in {state_path}")
         try:
             while not stopping.wait(0.5):
                 pass

@@ -161,7 +161,7 @@ def _seed_record(app: SandboxApp, doi: str, body: dict) -> DoiRecord:
         state=state,
         metadata=attributes,
         created=created,
-        updated=now,
+        updated=_time(body.get("updated")) or now,
         registered=None if state == DRAFT else (_time(body.get("registered")) or now),
     )
 

@@ -33,6 +33,22 @@ OBJECT_LISTS = frozenset(
     }
 )
 
+# ParamsSanitizer::ATTRIBUTES_MAP's filters for one creator or contributor. Rails'
+# `permit` keeps these keys only, in this order (the order lupo's error messages print a
+# contributor in); a scalar key keeps scalars, a nested one objects.
+_NAME_IDENTIFIER = ("nameIdentifier", "nameIdentifierScheme", "schemeUri")
+_AFFILIATION = ("name", "affiliationIdentifier", "affiliationIdentifierScheme", "schemeUri")
+_PERSON: tuple = (
+    "nameType",
+    ("nameIdentifiers", _NAME_IDENTIFIER),
+    "name",
+    "givenName",
+    "familyName",
+    ("affiliation", _AFFILIATION),
+)
+PEOPLE = {"creators": (*_PERSON, "lang"), "contributors": (*_PERSON, "contributorType", "lang")}
+_SCALARS = (str, int, float, bool, type(None))
+
 # lupo's Doi#update_language keeps a language only in this form (or an ISO 639 match).
 # Ruby's ^ and $ anchor at line breaks, hence MULTILINE.
 _LANGUAGE = re.compile(r"^[a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})*$", re.MULTILINE)
@@ -42,6 +58,7 @@ def sanitize(attributes: dict) -> dict:
     """Return the attributes as lupo's model sees them before its validations run."""
     attributes = _with_identifiers_alias(attributes)
     attributes = _permitted_lists(attributes)
+    attributes = _permitted_people(attributes)
     attributes = _without_doi_identifiers(attributes)
     return _with_language_checked(attributes)
 
@@ -69,6 +86,31 @@ def _permitted_lists(attributes: dict) -> dict:
         if isinstance(value, list):
             permitted[name] = [item for item in value if isinstance(item, dict)]
     return permitted
+
+
+def _permitted_people(attributes: dict) -> dict:
+    permitted = dict(attributes)
+    for name, keys in PEOPLE.items():
+        if isinstance(permitted.get(name), list):
+            permitted[name] = [permit(person, keys) for person in permitted[name]]
+    return permitted
+
+
+def permit(item: dict, keys: tuple) -> dict:
+    """Rails' `permit(*keys)` on one object: declared keys only, in declaration order."""
+    kept: dict = {}
+    for key in keys:
+        if isinstance(key, str):
+            if key in item and isinstance(item[key], _SCALARS):
+                kept[key] = item[key]
+            continue
+        name, nested = key
+        value = item.get(name)
+        if isinstance(value, list):
+            kept[name] = [permit(entry, nested) for entry in value if isinstance(entry, dict)]
+        elif isinstance(value, dict):
+            kept[name] = permit(value, nested)
+    return kept
 
 
 def _without_doi_identifiers(attributes: dict) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -10,6 +11,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from ops.sandbox.app import SandboxApp, create_sandbox_app
 from ops.sandbox.control import record_summary
+from ops.sandbox.control_client import SandboxControl
 from ops.sandbox.doi import extract
 
 
@@ -33,12 +35,18 @@ class SandboxServer:
         rate_limit: str | None = None,
         *,
         quiet: bool = True,
+        state_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.quiet = quiet
+        # With a state path the DOIs are read from it now and written after every change.
         self.app: SandboxApp = create_sandbox_app(
-            users=users, prefixes=prefixes, domains=domains, rate_limit=rate_limit
+            users=users,
+            prefixes=prefixes,
+            domains=domains,
+            rate_limit=rate_limit,
+            state_path=state_path,
         )
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -50,6 +58,11 @@ class SandboxServer:
             raise RuntimeError("the sandbox server is not running")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self._server.server_port}"
+
+    @property
+    def control(self) -> SandboxControl:
+        """A client of this server's /__sandbox/ control interface."""
+        return SandboxControl(self.url)
 
     def start(self) -> SandboxServer:
         """Bind the port and serve in a daemon thread."""

@@ -114,11 +114,19 @@ def _contributor_errors(value: object, schema_version: str | None) -> Iterator[t
     for contributor in wrap(value):
         if not isinstance(contributor, dict):
             yield "contributors", f"Contributor '{ruby_s(contributor)}' {OBJECT_EXPECTED}"
-        elif schema_version == KERNEL_4 and contributor.get("contributorType") not in (
-            CONTRIBUTOR_TYPES
-        ):
-            kind = ruby_s(contributor.get("contributorType"))
-            yield "contributors", f"Contributor type {kind} is not supported in schema 4."
+        elif schema_version == KERNEL_4:
+            yield from _contributor_type_errors(contributor)
+
+
+def _contributor_type_errors(contributor: dict) -> Iterator[tuple[str, str]]:
+    # Doi#check_contributors interpolates the whole (permitted) hash, as Ruby prints it.
+    kind = contributor.get("contributorType")
+    if blank(kind):
+        missing = "is missing a required element: contributor type."
+        yield "contributors", f"Contributor '{ruby_s(contributor)}' {missing}"
+    elif not isinstance(kind, str) or kind not in CONTRIBUTOR_TYPES:
+        unsupported = f"has a contributor type that is not supported in schema 4: '{ruby_s(kind)}'."
+        yield "contributors", f"Contributor '{ruby_s(contributor)}' {unsupported}"
 
 
 def _rights_errors(value: object) -> Iterator[tuple[str, str]]:
@@ -137,6 +145,15 @@ def present(value: object) -> bool:
     if isinstance(value, list | dict):
         return bool(value)
     return not (isinstance(value, int | float) and value == 0)
+
+
+def blank(value: object) -> bool:
+    """Rails' `blank?`: nil, false, an empty or whitespace string, an empty list or hash."""
+    if value is None or value is False:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, list | dict) and not value
 
 
 def wrap(value: object) -> list:
@@ -158,9 +175,10 @@ def ruby_s(value: object) -> str:
 
 
 def _inspect(value: object) -> str:
-    # Array#to_s and Hash#to_s are #inspect; lupo's Ruby writes hashes with `=>`.
+    # Array#to_s and Hash#to_s are #inspect. lupo runs Ruby 4.0 (.ruby-version), whose
+    # Hash#inspect has spaces around `=>` for string keys (changed in Ruby 3.4).
     if isinstance(value, dict):
-        pairs = (f"{_inspect(key)}=>{_inspect(item)}" for key, item in value.items())
+        pairs = (f"{_inspect(key)} => {_inspect(item)}" for key, item in value.items())
         return "{" + ", ".join(pairs) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_inspect(item) for item in value) + "]"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Protocol
 
 from ops.sandbox import doi as doi_strings
 
@@ -141,12 +142,26 @@ class InvalidRecordError(StoreError):
         self.errors = errors
 
 
-class Store:
-    """Every DOI in the sandbox, guarded by one lock."""
+class Journal(Protocol):
+    """Somewhere the store's DOIs outlive the process (ops.sandbox.persistence)."""
 
-    def __init__(self) -> None:
+    def load(self) -> list[DoiRecord]:
+        """Return the DOIs kept so far."""
+        ...
+
+    def save(self, records: Iterable[DoiRecord]) -> None:
+        """Keep exactly these DOIs."""
+        ...
+
+
+class Store:
+    """Every DOI in the sandbox, guarded by one lock, optionally kept in a journal."""
+
+    def __init__(self, journal: Journal | None = None) -> None:
         self._lock = threading.Lock()
-        self._records: dict[str, DoiRecord] = {}
+        self._journal = journal
+        loaded = journal.load() if journal is not None else []
+        self._records: dict[str, DoiRecord] = {record.doi: record for record in loaded}
 
     def get(self, doi: str) -> DoiRecord | None:
         """Return a copy of the record for `doi`, or None."""
@@ -180,7 +195,7 @@ class Store:
             errors = validate(candidate, current is None)
             if errors:
                 raise InvalidRecordError(errors)
-            self._records[doi] = candidate
+            self._put(doi, candidate)
             return candidate.clone(), current is None
 
     def delete_draft(self, doi: str, *, user: str | None) -> None:
@@ -193,24 +208,42 @@ class Store:
                 raise NotOwnerError(doi)
             if current.state != DRAFT:
                 raise NotDraftError(doi)
-            del self._records[doi]
+            self._put(doi, None)
 
     def seed(self, record: DoiRecord) -> bool:
         """Put `record` in place without any check; return whether it is new."""
         with self._lock:
             created = record.doi not in self._records
-            self._records[record.doi] = record.clone()
+            self._put(record.doi, record.clone())
             return created
 
     def remove(self, doi: str) -> bool:
         """Drop `doi` whatever its state; return whether it existed."""
         with self._lock:
-            return self._records.pop(doi, None) is not None
+            existed = doi in self._records
+            if existed:
+                self._put(doi, None)
+            return existed
 
     def clear(self) -> None:
         """Forget every DOI."""
         with self._lock:
-            self._records.clear()
+            self._keep({})
+
+    def _put(self, doi: str, record: DoiRecord | None) -> None:
+        # Called with the lock held; None removes the DOI.
+        records = self._records if self._journal is None else dict(self._records)
+        if record is None:
+            records.pop(doi, None)
+        else:
+            records[doi] = record
+        self._keep(records)
+
+    def _keep(self, records: dict[str, DoiRecord]) -> None:
+        # The journal is written first: when it fails, the change is not made at all.
+        if self._journal is not None:
+            self._journal.save(records.values())
+        self._records = records
 
 
 def _candidate(current: DoiRecord | None, doi: str, attributes: dict, user: str) -> DoiRecord:

@@ -1,6 +1,11 @@
-"""Events follow DataCite's state machine; a disallowed event is a silent 2xx no-op."""
+"""Records and DataCite's state machine: partial updates, read-only fields, atomic writes.
+
+Events follow DataCite's state machine; a disallowed event is a silent 2xx no-op.
+"""
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -9,6 +14,7 @@ from ops.sandbox.store import TRANSITIONS, next_state
 from tests.fixtures.sandbox import SANDBOX_AUTH, SANDBOX_PREFIX, doi_payload, kernel4_attributes
 
 DOI = f"{SANDBOX_PREFIX}/states"
+DS_ONE = f"{SANDBOX_PREFIX}/ds.one"
 
 # Every (state, event) pair and where DataCite leaves the DOI; nothing returns to draft.
 EXPECTED = {
@@ -89,3 +95,75 @@ def test_unknown_event_on_new_doi_still_creates_a_draft(sandbox):
 
     assert response.status_code == 201
     assert response.json()["data"]["attributes"]["state"] == "draft"
+
+
+def upsert(sandbox, doi: str, attributes: dict | None = None, **more: object) -> requests.Response:
+    return requests.put(
+        f"{sandbox.url}/dois/{doi}",
+        json=doi_payload(attributes, **more),
+        auth=SANDBOX_AUTH,
+        timeout=5,
+    )
+
+
+def attributes_of(response: requests.Response) -> dict:
+    return response.json()["data"]["attributes"]
+
+
+def test_put_update_is_partial(sandbox):
+    upsert(sandbox, DS_ONE, titles=[{"title": "Kept"}], url="https://archive.example.org/a")
+
+    response = upsert(sandbox, DS_ONE, url="https://archive.example.org/b")
+
+    assert attributes_of(response)["titles"] == [{"title": "Kept"}]
+    assert attributes_of(response)["url"] == "https://archive.example.org/b"
+
+
+@pytest.mark.parametrize("empty", [None, []])
+def test_put_with_null_or_empty_list_clears_a_field(sandbox, empty):
+    upsert(sandbox, DS_ONE, titles=[{"title": "Gone soon"}], language="en")
+
+    response = upsert(sandbox, DS_ONE, titles=empty, language=None)
+
+    assert attributes_of(response)["titles"] == []
+    assert attributes_of(response)["language"] is None
+
+
+def test_put_ignores_read_only_and_unknown_attributes(sandbox):
+    ignored = {
+        "state": "findable",
+        "prefix": "10.9999",
+        "suffix": "other",
+        "registered": "2001-01-01T00:00:00.000Z",
+        "created": "2001-01-01T00:00:00.000Z",
+        "isActive": True,
+        "doi": "10.80507/something-else",
+        "colour": "blue",
+    }
+
+    response = upsert(sandbox, DS_ONE, ignored)
+
+    attributes = attributes_of(response)
+    assert response.status_code == 201
+    assert (attributes["state"], attributes["isActive"], attributes["registered"]) == (
+        "draft",
+        False,
+        None,
+    )
+    assert (attributes["doi"], attributes["prefix"], attributes["suffix"]) == (
+        DS_ONE,
+        SANDBOX_PREFIX,
+        "ds.one",
+    )
+    assert not attributes["created"].startswith("2001")
+    assert "colour" not in attributes
+
+
+def test_concurrent_puts_create_the_doi_exactly_once(sandbox):
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(
+            pool.map(lambda n: upsert(sandbox, DS_ONE, version=str(n)).status_code, range(16))
+        )
+
+    assert sorted(statuses) == [200] * 15 + [201]
+    assert len(sandbox.dois()) == 1

@@ -84,3 +84,27 @@ def test_command_refuses_a_malformed_rate_limit():
 
     assert result.exit_code == 2
     assert "750/300s" in result.output
+
+
+def test_command_keeps_dois_in_the_state_file_across_restarts(tmp_path):
+    state = str(tmp_path / "sandbox.json")
+    auth = ("REPO.ID", "secret")
+    with running("--state", state) as (url, _):
+        created = requests.put(
+            f"{url}/dois/10.80507/kept", json=doi_payload(), auth=auth, timeout=5
+        )
+
+    with running("--state", state) as (url, _):
+        shown = requests.get(f"{url}/dois/10.80507/kept", auth=auth, timeout=5)
+
+    assert (created.status_code, shown.status_code) == (201, 200)
+
+
+def test_command_refuses_an_unreadable_state_file(tmp_path):
+    state = tmp_path / "sandbox.json"
+    state.write_text("garbage")
+
+    result = CliRunner().invoke(sandbox_command, ["--state", str(state)])
+
+    assert result.exit_code == 1
+    assert "sandbox.json" in result.output

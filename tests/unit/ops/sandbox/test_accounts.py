@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ops.sandbox import SandboxServer
 from tests.fixtures.sandbox import (
     SANDBOX_AUTH,
     SANDBOX_PASSWORD,
@@ -106,40 +105,6 @@ def test_bad_credentials_on_a_read_are_401(sandbox):
     assert response.status_code == 401
 
 
-def test_body_that_is_not_json_is_400(sandbox):
-    response = requests.put(
-        f"{sandbox.url}/dois/{DOI}",
-        data="<resource/>",
-        headers={"Content-Type": "application/vnd.api+json"},
-        auth=SANDBOX_AUTH,
-        timeout=5,
-    )
-
-    assert response.status_code == 400
-    assert response.json()["errors"][0]["status"] == "400"
-
-
-@pytest.mark.parametrize("body", [{}, {"attributes": {"url": "https://x.org"}}, [], {"data": 1}])
-def test_body_without_data_is_400(sandbox, body):
-    response = requests.put(f"{sandbox.url}/dois/{DOI}", json=body, auth=SANDBOX_AUTH, timeout=5)
-
-    assert response.status_code == 400
-    assert response.json() == {
-        "errors": [
-            {"status": "400", "title": "You need to provide a payload following the JSONAPI spec"}
-        ]
-    }
-
-
-@pytest.fixture
-def two_repositories():
-    with SandboxServer(
-        users={"ALICE.REPO": "a-secret", "BOB.REPO": "b-secret"},
-        prefixes={"ALICE.REPO": [SANDBOX_PREFIX], "BOB.REPO": ["10.80508"]},
-    ) as server:
-        yield server
-
-
 def test_another_repository_cannot_read_update_or_delete_a_draft(two_repositories):
     base = two_repositories.url
     put(base, auth=("alice.repo", "a-secret"))
@@ -151,62 +116,3 @@ def test_another_repository_cannot_read_update_or_delete_a_draft(two_repositorie
 
     assert (read.status_code, update.status_code, delete.status_code) == (404, 403, 403)
     assert two_repositories.state_of(DOI) == "draft"
-
-
-NO_PAYLOAD = {
-    "errors": [
-        {"status": "400", "title": "You need to provide a payload following the JSONAPI spec"}
-    ]
-}
-
-
-def put_raw(base_url: str, body: object, auth, doi: str = DOI) -> requests.Response:
-    return requests.put(f"{base_url}/dois/{doi}", json=body, auth=auth, timeout=5)
-
-
-@pytest.mark.parametrize(
-    ("auth", "status", "body"),
-    [
-        (("BOB.REPO", "b-secret"), 403, FORBIDDEN),
-        (None, 401, BAD_CREDENTIALS),
-        (("ALICE.REPO", "a-secret"), 400, NO_PAYLOAD),
-    ],
-)
-def test_existing_doi_is_authorized_before_its_payload_is_read(
-    two_repositories, auth, status, body
-):
-    # lupo's update runs `authorize! :update` on the DOI it found before `safe_params`.
-    put(two_repositories.url, auth=("ALICE.REPO", "a-secret"))
-
-    response = put_raw(two_repositories.url, {"attributes": {"version": "2"}}, auth)
-
-    assert (response.status_code, response.json()) == (status, body)
-
-
-def test_body_that_is_not_json_is_400_before_authorization(two_repositories):
-    # Rails parses the body in a before_action, ahead of anything the action does.
-    put(two_repositories.url, auth=("ALICE.REPO", "a-secret"))
-
-    response = requests.put(
-        f"{two_repositories.url}/dois/{DOI}",
-        data="{not json",
-        headers={"Content-Type": "application/vnd.api+json"},
-        auth=("BOB.REPO", "b-secret"),
-        timeout=5,
-    )
-
-    assert response.status_code == 400
-
-
-def test_new_doi_payload_is_read_before_its_prefix_is_authorized(two_repositories):
-    # For a DOI that does not exist yet, `DataciteDoi.new(sanitized_params)` comes first.
-    response = put_raw(two_repositories.url, {}, ("BOB.REPO", "b-secret"))
-
-    assert (response.status_code, response.json()) == (400, NO_PAYLOAD)
-
-
-def test_anonymous_post_is_401_before_its_payload_is_read(sandbox):
-    # DataciteDoisController#create fails anonymous callers before `sanitized_params`.
-    response = requests.post(f"{sandbox.url}/dois", json={}, timeout=5)
-
-    assert (response.status_code, response.json()) == (401, BAD_CREDENTIALS)

@@ -315,17 +315,3 @@ def _swallow_timeout(sandbox) -> None:
         put(sandbox, timeout=0.3)
     except requests.Timeout:
         pass
-
-
-def test_stopping_the_server_ends_injected_sleeps():
-    server = SandboxServer(users={SANDBOX_USER: SANDBOX_PASSWORD}, prefixes=[SANDBOX_PREFIX])
-    server.start()
-    server.add_faults({"action": "timeout_after_commit", "seconds": 30})
-    worker = threading.Thread(target=lambda: _swallow_timeout(server), daemon=True)
-    worker.start()
-    wait_until(lambda: server.state_of(DOI) == "draft")
-
-    started = time.monotonic()
-    server.stop()
-
-    assert time.monotonic() - started < 2

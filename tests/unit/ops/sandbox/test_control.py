@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import requests
-from werkzeug.test import Client
 
-from ops.sandbox import create_sandbox_app
 from tests.fixtures.sandbox import SANDBOX_AUTH, SANDBOX_PREFIX, doi_payload, kernel4_attributes
 
 DOI = f"{SANDBOX_PREFIX}/controlled"
@@ -95,6 +93,18 @@ def test_seeded_doi_takes_the_given_state_and_attributes(sandbox):
     assert shown["registered"] is not None
 
 
+def test_seed_can_set_the_creation_and_update_times(sandbox):
+    seed = {"created": "2020-01-02T03:04:05+00:00", "updated": "2021-01-02T03:04:05Z"}
+
+    control(sandbox, "PUT", f"dois/{DOI}", json=seed)
+
+    shown = control(sandbox, "GET", f"dois/{DOI}").json()
+    assert (shown["created"], shown["updated"]) == (
+        "2020-01-02T03:04:05+00:00",
+        "2021-01-02T03:04:05+00:00",
+    )
+
+
 def test_seeded_findable_doi_still_refuses_delete(sandbox):
     control(sandbox, "PUT", f"dois/{DOI}", json={"state": "findable"})
 
@@ -137,17 +147,3 @@ def test_bad_rate_limit_in_config_is_400(sandbox):
 
 def test_unknown_control_route_is_404(sandbox):
     assert control(sandbox, "GET", "nothing").status_code == 404
-
-
-def test_app_is_a_wsgi_callable_that_works_in_process():
-    client = Client(create_sandbox_app(users={"REPO.ID": "secret"}, prefixes=["10.80507"]))
-
-    created = client.put(
-        f"/dois/{DOI}",
-        json=doi_payload(kernel4_attributes(), event="publish"),
-        auth=("REPO.ID", "secret"),
-    )
-    shown = client.get(f"/dois/{DOI}")
-
-    assert created.status_code == 201
-    assert shown.json["data"]["attributes"]["state"] == "findable"
