@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit, urlunsplit
@@ -78,6 +79,9 @@ class Settings:
     relay_poll_seconds: float = 1.0
     relay_max_in_flight: int = 1000
     datacite_rate_limit: Limit = Limit(3000, 300)  # DataCite production; its test system: 750
+    health_lag_seconds: float = 300.0  # the oldest due intent waited longer: relay down?
+    health_stuck_seconds: float = 3600.0  # an intent open longer: throttled, or no worker
+    health_silent_seconds: float = 300.0  # intents enqueued and no delivery finished since
 
     @property
     def datacite_configured(self) -> bool:
@@ -155,9 +159,12 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         raise ConfigError("DATABASE_URL is required (e.g. postgresql://user@host/doiflow)")
 
     datacite = _load_datacite(source)
-    landing = get("LANDING_URL_TEMPLATE") or Settings.landing_url_template
-    if "{dataset}" not in landing:
-        raise ConfigError("LANDING_URL_TEMPLATE must contain {dataset}")
+    landing = check_url_template(
+        "LANDING_URL_TEMPLATE", get("LANDING_URL_TEMPLATE") or Settings.landing_url_template
+    )
+    tombstone = get("TOMBSTONE_URL_TEMPLATE") or None
+    if tombstone is not None:
+        check_url_template("TOMBSTONE_URL_TEMPLATE", tombstone)
     defaults_retry = RetryPolicy()
     retry = RetryPolicy(
         max_attempts=int(
@@ -184,7 +191,7 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         doi_publish=parse_bool("DOI_PUBLISH", get("DOI_PUBLISH"), False),
         doi_instance=_load_instance(get("DOI_INSTANCE")),
         landing_url_template=landing,
-        tombstone_url_template=get("TOMBSTONE_URL_TEMPLATE") or None,
+        tombstone_url_template=tombstone,
         **_load_s3(source),
         retry=retry,
         lease_seconds=parse_number("LEASE_SECONDS", get("LEASE_SECONDS"), 120.0, minimum=1),
@@ -202,6 +209,13 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         ),
         relay_poll_seconds=parse_number(
             "RELAY_POLL_SECONDS", get("RELAY_POLL_SECONDS"), 1.0, minimum=0.05
+        ),
+        health_lag_seconds=parse_number("HEALTH_LAG_SECONDS", get("HEALTH_LAG_SECONDS"), 300.0),
+        health_stuck_seconds=parse_number(
+            "HEALTH_STUCK_SECONDS", get("HEALTH_STUCK_SECONDS"), 3600.0
+        ),
+        health_silent_seconds=parse_number(
+            "HEALTH_SILENT_SECONDS", get("HEALTH_SILENT_SECONDS"), 300.0
         ),
     )
     if settings.lease_seconds <= settings.datacite_read_timeout:
@@ -230,6 +244,8 @@ def _load_datacite(source: Mapping[str, str]) -> dict[str, str | None]:
     if prefix is not None and not _is_prefix(prefix):
         raise ConfigError(f"DATACITE_PREFIX must look like 10.12345, not {prefix!r}")
     api_url = values["DATACITE_API_URL"]
+    if api_url is not None:
+        check_http_url("DATACITE_API_URL", api_url, credentials_in="DATACITE_USER/_PASSWORD")
     return {
         "datacite_api_url": api_url.rstrip("/") if api_url else None,
         "datacite_user": values["DATACITE_USER"],
@@ -265,11 +281,48 @@ def _load_s3(source: Mapping[str, str]) -> dict[str, str | None]:
 
 def _check_endpoint_url(url: str) -> None:
     """An http(s) URL without credentials: the keys belong in AWS_*, never in a logged URL."""
+    check_http_url("S3_ENDPOINT_URL", url, credentials_in="AWS_* variables")
+
+
+def check_http_url(name: str, url: str, *, credentials_in: str | None = None) -> None:
+    """Refuse anything but an http(s) URL with a host (and, if asked, without credentials)."""
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"S3_ENDPOINT_URL must be an http(s) URL, not {redact_url(url)!r}")
-    if parts.username is not None or parts.password is not None:
-        raise ConfigError("S3_ENDPOINT_URL must not contain credentials (use AWS_* variables)")
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ConfigError(
+            f"{name} must be an http(s) URL with a host, such as https://example.org, "
+            f"not {redact_url(url)!r}"
+        )
+    if credentials_in and (parts.username is not None or parts.password is not None):
+        raise ConfigError(f"{name} must not contain credentials (use {credentials_in})")
+
+
+# The placeholders each URL template may use; {dataset} is required in both.
+TEMPLATE_FIELDS = {
+    "LANDING_URL_TEMPLATE": ("dataset", "version"),
+    "TOMBSTONE_URL_TEMPLATE": ("dataset", "version", "doi"),
+}
+
+
+def check_url_template(name: str, template: str) -> str:
+    """A template that formats into an http(s) URL, using only its known placeholders."""
+    allowed = TEMPLATE_FIELDS[name]
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as error:
+        raise ConfigError(f"{name} is not a valid template ({error}): {template!r}") from None
+    unknown = sorted(fields - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"{name} may use only {{{'}, {'.join(allowed)}}}, not {{{'}, {'.join(unknown)}}}"
+        )
+    if "dataset" not in fields:
+        raise ConfigError(f"{name} must contain {{dataset}}")
+    check_http_url(name, template.format(**dict.fromkeys(allowed, "x")))
+    return template
 
 
 def _is_prefix(prefix: str) -> bool:

@@ -43,6 +43,22 @@ def test_datacite_configured_when_all_four_are_set() -> None:
         ({**BASE, "LANDING_URL_TEMPLATE": "https://x.org/"}, "LANDING_URL_TEMPLATE"),
         ({**BASE, "DOI_INSTANCE": "bad instance"}, "DOI_INSTANCE"),
         ({**BASE, "DOI_MAX_ATTEMPTS": "0"}, "DOI_MAX_ATTEMPTS"),
+        # Malformed URLs fail at start-up, not on every delivery.
+        ({**BASE, **DATACITE, "DATACITE_API_URL": "ftp://api.datacite.org"}, "DATACITE_API_URL"),
+        ({**BASE, **DATACITE, "DATACITE_API_URL": "https://"}, "DATACITE_API_URL"),
+        ({**BASE, **DATACITE, "DATACITE_API_URL": "api.datacite.org"}, "DATACITE_API_URL"),
+        ({**BASE, **DATACITE, "DATACITE_API_URL": "https://u:p@x.org"}, "DATACITE_API_URL"),
+        ({**BASE, **DATACITE, "DATACITE_API_URL": "https://x.org:99999"}, "DATACITE_API_URL"),
+        ({**BASE, "LANDING_URL_TEMPLATE": "/datasets/{dataset}"}, "LANDING_URL_TEMPLATE"),
+        ({**BASE, "LANDING_URL_TEMPLATE": "https://x.org/{dataset}/{doi}"}, "LANDING_URL_TEMPLATE"),
+        ({**BASE, "LANDING_URL_TEMPLATE": "https://x.org/{dataset"}, "LANDING_URL_TEMPLATE"),
+        ({**BASE, "TOMBSTONE_URL_TEMPLATE": "https://x.org/gone"}, "TOMBSTONE_URL_TEMPLATE"),
+        ({**BASE, "TOMBSTONE_URL_TEMPLATE": "gone/{dataset}"}, "TOMBSTONE_URL_TEMPLATE"),
+        (
+            {**BASE, "TOMBSTONE_URL_TEMPLATE": "https://x/{dataset}/{oops}"},
+            "TOMBSTONE_URL_TEMPLATE",
+        ),
+        ({**BASE, "HEALTH_LAG_SECONDS": "soon"}, "HEALTH_LAG_SECONDS"),
     ],
 )
 def test_bad_settings_fail_naming_the_variable(env: dict[str, str], variable: str) -> None:
@@ -109,3 +125,14 @@ def test_aws_secret_never_appears_in_repr_or_redacted_view() -> None:
     shown = f"{settings!r} {settings.redacted()}"
     assert "wJalrXUtnFEMI-secret" not in shown
     assert settings.redacted()["aws_secret_access_key"] == "***"
+
+
+def test_url_templates_with_their_placeholders_are_accepted() -> None:
+    settings = load_settings(
+        {
+            **BASE,
+            "LANDING_URL_TEMPLATE": "https://archive.org/ds/{dataset}/v/{version}",
+            "TOMBSTONE_URL_TEMPLATE": "https://archive.org/gone/{dataset}?doi={doi}",
+        }
+    )
+    assert settings.tombstone_url_template == "https://archive.org/gone/{dataset}?doi={doi}"

@@ -12,7 +12,7 @@ from app.db import utcnow
 from app.models import Doi, Intent
 from app.runtime import Runtime
 from app.states.doi import apply
-from tests.support.api import assert_error
+from tests.support.api import PREFIX, assert_error
 
 Bearer = Callable[[str], dict[str, str]]
 NOWHERE = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
@@ -36,7 +36,10 @@ def test_healthy(client: FlaskClient, bearer: Bearer) -> None:
         "database": "ok",
         "outbox_lag_seconds": 0.0,
         "failed_dois": 0,
-        "failed_intents": 0,
+        "stuck_intents": 0,
+        "concepts_waiting_on_a_failed_version": 0,
+        "seconds_since_a_delivery_finished": None,
+        "enqueued_intents": 0,
     }
 
 
@@ -62,17 +65,49 @@ def test_outbox_lag_over_the_limit_is_503(
     assert body["checks"]["outbox_lag_seconds"] >= 600
 
 
-def test_failed_dois_and_intents_are_problems(
+def test_a_failed_doi_is_a_problem_until_it_is_re_driven(
     client: FlaskClient, bearer: Bearer, runtime: Runtime
 ) -> None:
-    writer = bearer("write")
+    # Given a DOI whose intent failed (a permanent DataCite error)
+    writer, operator = bearer("write"), bearer("operator")
     client.post("/api/datasets", json={"id": "ds1"}, headers=writer)
     with runtime.sessions.begin() as session:
         apply(session.scalars(select(Doi)).one(), "fail", publishing_allowed=True, detail="test")
         session.scalars(select(Intent)).one().status = "failed"
     answer = client.get("/api/health", headers=writer)
     assert answer.status_code == 503
-    assert [p["check"] for p in answer.get_json()["problems"]] == ["failed_dois", "failed_intents"]
+    assert [p["check"] for p in answer.get_json()["problems"]] == ["failed_dois"]
+    # When an operator re-drives it
+    doi = f"{PREFIX}/test.ds1"
+    assert client.post(f"/api/dois/{doi}/retry", headers=operator).status_code == 202
+    # Then health reports the present: the old failed intent is history (superseded)
+    answer = client.get("/api/health", headers=writer)
+    assert answer.status_code == 200, answer.get_json()
+    with runtime.sessions() as session:
+        statuses = sorted(i.status for i in session.scalars(select(Intent)))
+    assert statuses == ["pending", "superseded"]
+
+
+def test_intents_open_too_long_and_silent_workers_are_problems(
+    make_runtime: Callable[..., Runtime], make_client: Callable[[Runtime], FlaskClient], bearer
+) -> None:
+    runtime = make_runtime(HEALTH_STUCK_SECONDS="60", HEALTH_SILENT_SECONDS="30")
+    client = make_client(runtime)
+    # Given an intent enqueued two minutes ago that no worker ever finished
+    with runtime.sessions.begin() as session:
+        session.add(
+            Intent(
+                topic="sync_doi",
+                queue="doi",
+                key="doi:1",
+                status="enqueued",
+                lease_token="t",
+                created_at=utcnow() - timedelta(minutes=2),
+            )
+        )
+    body = client.get("/api/health", headers=bearer("read")).get_json()
+    assert [p["check"] for p in body["problems"]] == ["stuck_intents", "workers_silent"]
+    assert "are the workers running?" in body["problems"][1]["message"]
 
 
 def test_unreachable_database_is_503_even_before_the_token_is_checked(
