@@ -75,6 +75,9 @@ class Settings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     lease_seconds: float = 120.0
     datacite_read_timeout: float = 30.0
+    # A write whose answer was lost may still be applied this long after it was sent
+    # (DataCite still working on it): the look that decides what happened waits for it.
+    datacite_write_grace_seconds: float = 60.0
     relay_batch_size: int = 100
     relay_poll_seconds: float = 1.0
     relay_max_in_flight: int = 1000
@@ -197,6 +200,9 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         lease_seconds=parse_number("LEASE_SECONDS", get("LEASE_SECONDS"), 120.0, minimum=1),
         datacite_read_timeout=parse_number(
             "DATACITE_READ_TIMEOUT", get("DATACITE_READ_TIMEOUT"), 30.0, minimum=0.1
+        ),
+        datacite_write_grace_seconds=parse_number(
+            "DATACITE_WRITE_GRACE_SECONDS", get("DATACITE_WRITE_GRACE_SECONDS"), 60.0
         ),
         relay_batch_size=int(
             parse_number("RELAY_BATCH_SIZE", get("RELAY_BATCH_SIZE"), 100, minimum=1)

@@ -117,9 +117,10 @@ class Doi(Base):
     confirmed_hash: Mapped[str | None] = mapped_column(String(64))
     # The URL DataCite last confirmed: a hidden DOI is re-pointed when it differs.
     confirmed_url: Mapped[str | None] = mapped_column(String(2048))
-    # True from the moment a write is about to be sent until DataCite's answer is known:
-    # after a lost answer the next delivery looks (GET) before it decides.
-    in_doubt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Set when a write is about to be sent, cleared when DataCite's answer is known: after
+    # a lost answer the next delivery looks (GET) before it decides, once a write sent
+    # then can no longer land (DATACITE_READ_TIMEOUT later).
+    in_doubt_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status: Mapped[int | None] = mapped_column(Integer)
@@ -136,6 +137,16 @@ class Doi(Base):
     history: Mapped[list[DoiTransition]] = relationship(
         back_populates="doi", order_by="DoiTransition.id", lazy="selectin"
     )
+
+    @property
+    def in_doubt(self) -> bool:
+        """A write may have been applied without its answer reaching us."""
+        return self.in_doubt_since is not None
+
+    @property
+    def needs_look(self) -> bool:
+        """DataCite may hold it in a state we do not know: in doubt, or re-driven (pending)."""
+        return self.in_doubt or (self.state == DoiState.PENDING.value and bool(self.history))
 
 
 class DoiTransition(Base):

@@ -73,7 +73,7 @@ def record(
 
 def _adopt(doi: Doi, plan: Plan, outcome: Outcome, intent_id: int, settings: Settings) -> None:
     """Take DataCite's state as the look found it: the lost answer was a success."""
-    doi.in_doubt = False
+    doi.in_doubt_since = None
     seen = outcome.seen
     if seen is None:
         return  # nothing there: the decision already knows (created or recorded as gone)
@@ -111,7 +111,7 @@ def _confirm(
         doi.confirmed_url = result.url if result is not None and result.url else None
         doi.last_status = status
         log.info("doi confirmed", extra={"action": "sync_success", "state": doi.state})
-    doi.in_doubt = False
+    doi.in_doubt_since = None
     doi.attempts = 0
     doi.next_attempt_at = None
     doi.last_error = None
@@ -139,11 +139,9 @@ def _record_error(
     if error is not None:
         doi.last_status = error.status
         doi.last_error = describe(error)
-    if not refused:
-        # Still unknown when the call may have been applied, or a needed look never happened.
-        doi.in_doubt = _maybe_applied(error) or (
-            plan is not None and plan.look_first and not looked
-        )
+    still_unknown = _maybe_applied(error) or (plan is not None and plan.look_first and not looked)
+    if not refused and not still_unknown:
+        doi.in_doubt_since = None  # a definite answer: the write was not applied
     # A snooze gives the attempt counted at start back (pacing is not failure).
     doi.attempts = max(0, intent.attempts - (decision.verdict is Verdict.SNOOZE))
     if not decision.gives_up:

@@ -32,6 +32,7 @@ class Action(StrEnum):
     HIDE = "hide"  # PUT, event hide (also re-points a hidden DOI's URL)
     DELETE = "delete"  # DELETE (drafts only)
     GONE = "gone"  # nothing at DataCite and nothing wanted there: no call at all
+    WAIT = "wait"  # in doubt, and a write sent moments ago may still land: look later
 
 
 WRITES = frozenset({Action.SAVE_DRAFT, Action.PUBLISH, Action.REGISTER, Action.HIDE, Action.DELETE})
@@ -103,8 +104,8 @@ def situation(session: Session, settings: Settings, doi: Doi, digest: str) -> Si
         # It will cite its versions (HasVersion), so it is published after the first.
         target = DoiTarget.DRAFT.value
     state = doi.state
-    if state == DoiState.PENDING.value and not doi.in_doubt:
-        state = MISSING
+    if state == DoiState.PENDING.value and not doi.needs_look:
+        state = MISSING  # never sent: DataCite has nothing
     return Situation(
         state=state,
         target=target,
@@ -120,7 +121,7 @@ def needs_call(session: Session, settings: Settings, doi: Doi) -> bool:
     """True when the DOI needs a DataCite call (or, being in doubt, a look)."""
     if doi.state in (DoiState.FAILED.value, DoiState.DELETED.value):
         return False
-    if doi.in_doubt:
+    if doi.needs_look:
         return True
     digest = metadata_hash(payloads.desired_attributes(session, settings, doi))
     return decide(situation(session, settings, doi, digest)) is not Action.NONE

@@ -17,8 +17,9 @@ from app.clients.datacite import DataCiteClient
 from app.clients.errors import PermanentError, RemoteDoi, RemoteError, ThrottledError
 from app.clients.remotes import Remotes
 from app.config import Settings
+from app.db import utcnow
 from app.enums import DoiState
-from app.models import Intent
+from app.models import Doi, Intent
 from app.retry import RetryDecision
 from app.runner import Failure
 from app.services import doi_outcome, payloads
@@ -40,6 +41,7 @@ class Plan:
     attributes_hash: str
     url: str
     look_first: bool
+    wait_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -68,11 +70,14 @@ class DoiSyncHandler:
         digest = metadata_hash(attributes)
         now = situation(session, settings, doi, digest)
         action = decide(now)
-        look_first = doi.in_doubt
-        if look_first or action in WRITES:
+        look_first = doi.needs_look
+        wait = _grace_left(settings, doi)
+        if wait > 0:
+            action = Action.WAIT
+        elif look_first or action in WRITES:
             # Committed before the call: if this delivery dies with the call in flight,
             # the next one knows it must look before it decides.
-            doi.in_doubt = True
+            doi.in_doubt_since = utcnow()
         return Plan(
             doi_id=doi.id,
             doi=doi.doi,
@@ -83,6 +88,7 @@ class DoiSyncHandler:
             attributes_hash=digest,
             url=payloads.desired_url(settings, doi),
             look_first=look_first,
+            wait_seconds=wait,
         )
 
     def execute(self, remotes: Remotes, plan: Plan) -> Outcome:
@@ -90,6 +96,15 @@ class DoiSyncHandler:
         client = remotes.datacite
         if client is None:
             return Outcome(Action.NONE)
+        if plan.action is Action.WAIT:
+            # A look now could miss a write that is still landing, and decide wrong.
+            error = ThrottledError(
+                "waiting before looking: a write whose answer was lost may still be applied "
+                f"(DATACITE_WRITE_GRACE_SECONDS); looking in {plan.wait_seconds:.1f} s",
+                retry_after=plan.wait_seconds,
+                exact=True,
+            )
+            return Outcome(Action.WAIT, error=error)
         looked, seen, now = False, None, plan.situation
         if plan.look_first:
             _take_token(remotes)
@@ -139,6 +154,14 @@ def _as_seen(plan: Plan, seen: RemoteDoi | None) -> Situation:
         stale=not remote_holds(seen.attributes, plan.attributes),
         url_stale=seen.url != plan.url,
     )
+
+
+def _grace_left(settings: Settings, doi: Doi) -> float:
+    """Seconds until a write sent while in doubt can no longer land at DataCite."""
+    if doi.in_doubt_since is None:
+        return 0.0
+    waited = (utcnow() - doi.in_doubt_since).total_seconds()
+    return max(0.0, settings.datacite_write_grace_seconds - waited)
 
 
 def _take_token(remotes: Remotes) -> None:

@@ -46,9 +46,8 @@ def redrive(settings: Settings, session: Session, doi: Doi, *, reason: str) -> N
     doi.attempts = 0
     doi.last_error = None
     doi.next_attempt_at = None
-    # What DataCite holds after a failure is unknown (a failed hide may have half-happened,
-    # or an answer was lost before it): the next delivery looks before it acts.
-    doi.in_doubt = True
+    # Pending again with a history: the next delivery looks at what DataCite holds (the
+    # state before the failure is gone from the row) before it acts.
     # The failed intents stay as history, but health no longer counts them.
     outbox.supersede_failed(session, sync_key(doi))
     session.flush()

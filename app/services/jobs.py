@@ -39,42 +39,55 @@ def start_publish_job(
 
 
 def on_doi_changed(session: Session, doi: Doi, *, settled: bool) -> None:
-    """Close the open steps that wait on `doi` once it is settled or failed."""
-    job_ids = session.scalars(
-        select(JobStep.job_id).where(JobStep.doi_id == doi.id, JobStep.status.in_(OPEN_STEP))
-    ).all()
+    """Close the open steps that wait on `doi` (and on its siblings) once they are settled."""
+    job_ids = set(
+        session.scalars(
+            select(JobStep.job_id).where(JobStep.doi_id == doi.id, JobStep.status.in_(OPEN_STEP))
+        )
+    )
     if not job_ids:
         return
     # Two workers closing two steps of one job at once would each see the other still
-    # open and neither settle the job: the job row is locked first, then re-read.
+    # open and neither settle the job: the job row is locked first, then every open step
+    # of it is re-read (populate_existing) and re-judged, whichever DOI changed.
     session.scalars(
-        select(Job.id)
-        .where(Job.id.in_(set(job_ids)))
-        .order_by(Job.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        select(Job.id).where(Job.id.in_(job_ids)).order_by(Job.id).with_for_update()
     ).all()
-    # populate_existing: sibling steps read before the lock are refreshed too.
-    fresh = session.scalars(
+    steps = session.scalars(
         select(JobStep)
-        .where(JobStep.job_id.in_(set(job_ids)))
+        .where(JobStep.job_id.in_(job_ids))
+        .order_by(JobStep.job_id, JobStep.position)
         .execution_options(populate_existing=True)
     ).all()
-    steps = [s for s in fresh if s.doi_id == doi.id and s.status in OPEN_STEP]
     for step in steps:
-        if doi.state == DoiState.FAILED.value:
-            step.status = StepStatus.FAILED.value
-            step.error = doi.last_error
-        elif settled and doi.target in RETIRED:
-            # Deleted before it was published: this run will not finish it.
-            step.status = StepStatus.SKIPPED.value
-            step.error = f"the DOI was retired ({doi.state}) before the step finished"
-        elif settled and doi.state == doi.target and _earlier_steps_closed(step):
-            # A concept step waits for its own version: an earlier sync of the same
-            # concept settling first must not close it.
-            step.status = StepStatus.DONE.value
-            step.done_count = step.total_count
+        if step.status not in OPEN_STEP or step.doi_id is None:
+            continue
+        if step.doi_id == doi.id:
+            _judge(step, doi, settled=settled)
+        else:
+            sibling = session.get(Doi, step.doi_id, populate_existing=True)
+            if sibling is not None:
+                _judge(
+                    step,
+                    sibling,
+                    settled=sibling.state == sibling.target and not sibling.needs_look,
+                )
         _settle_job(step.job)
+
+
+def _judge(step: JobStep, doi: Doi, *, settled: bool) -> None:
+    if doi.state == DoiState.FAILED.value:
+        step.status = StepStatus.FAILED.value
+        step.error = doi.last_error
+    elif settled and doi.target in RETIRED:
+        # Deleted before it was published: this run will not finish it.
+        step.status = StepStatus.SKIPPED.value
+        step.error = f"the DOI was retired ({doi.state}) before the step finished"
+    elif settled and doi.state == doi.target and _earlier_steps_closed(step):
+        # A concept step waits for its own version: an earlier sync of the same
+        # concept settling first must not close it.
+        step.status = StepStatus.DONE.value
+        step.done_count = step.total_count
 
 
 def _earlier_steps_closed(step: JobStep) -> bool:

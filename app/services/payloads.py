@@ -127,7 +127,7 @@ def versions_may_cite_concept(session: Session, dataset_id: str) -> bool:
             .where(
                 Doi.dataset_id == dataset_id,
                 Doi.kind == DoiKind.VERSION.value,
-                Doi.state.in_(public) | (Doi.in_doubt.is_(True) & Doi.target.in_(wanted)),
+                Doi.state.in_(public) | (Doi.in_doubt_since.is_not(None) & Doi.target.in_(wanted)),
             )
             .limit(1)
         )

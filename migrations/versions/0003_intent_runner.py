@@ -3,7 +3,7 @@
 - outbox status gains `superseded` (a re-drive replaced a failed intent) and
   `discarded` (an operator dropped it), so health reports what needs a person now;
 - `intent_events`: deliveries, remote calls and decisions, append-only;
-- `dois.confirmed_url` (a hidden DOI is re-pointed when it differs) and `dois.in_doubt`
+- `dois.confirmed_url` (a hidden DOI is re-pointed when it differs) and `dois.in_doubt_since`
   (a write may have been applied without an answer: look before deciding).
 
 Revision ID: 0003
@@ -36,8 +36,7 @@ def upgrade() -> None:
     # but costs a table rebuild.
     op.add_column("dois", sa.Column("confirmed_url", sa.String(length=2048), nullable=True))
     op.add_column(
-        "dois",
-        sa.Column("in_doubt", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+        "dois", sa.Column("in_doubt_since", app.db.UTCDateTime(timezone=True), nullable=True)
     )
     op.create_table(
         "intent_events",
@@ -60,7 +59,7 @@ def downgrade() -> None:
     op.drop_index("ix_intent_events_kind_at", table_name="intent_events")
     op.drop_index("ix_intent_events_intent", table_name="intent_events")
     op.drop_table("intent_events")
-    op.drop_column("dois", "in_doubt")
+    op.drop_column("dois", "in_doubt_since")
     op.drop_column("dois", "confirmed_url")
     op.execute("UPDATE outbox SET status = 'failed' WHERE status IN ('superseded', 'discarded')")
     with op.batch_alter_table("outbox") as batch:

@@ -62,6 +62,8 @@ FAST_SETTINGS = {
     "RETRY_BASE_SECONDS": "0.2",
     "RETRY_CAP_SECONDS": "1",
     "DATACITE_READ_TIMEOUT": "1",
+    # Above the longest latency an e2e test injects (3 s).
+    "DATACITE_WRITE_GRACE_SECONDS": "3.5",
     "LEASE_SECONDS": "4",
     "RELAY_POLL_SECONDS": "0.2",
     "RELAY_BATCH_SIZE": "10",

@@ -22,6 +22,8 @@ from app.services.doi_policy import Action
 from app.services.doi_sync import HANDLER, Outcome
 from app.services.errors import ConflictError, InvalidInputError, UnprocessableError
 from tests.fixtures.pipeline import wait_until
+from tests.fixtures.sandbox import SANDBOX_AUTH
+from tests.support.citations import dangling_citations
 from tests.support.lifecycle import (
     call,
     concept,
@@ -396,3 +398,89 @@ def test_publishing_again_after_deleting_an_unpublished_version_recreates_the_co
     wait_until(lambda: job_status(pipeline.runtime, job) == "finished")
     assert doi_state(pipeline.runtime, concept("again")) == "findable"
     assert pipeline.remote_dois()[concept("again")] == "findable"
+
+
+def _quiet(pipeline, timeout: float = 20) -> None:
+    wait_until(lambda: not open_intents(pipeline.runtime), timeout=timeout)
+
+
+def _in_doubt(pipeline, doi: str):
+    def sent() -> bool:
+        row = doi_row(pipeline.runtime, doi)
+        return row is not None and row.in_doubt_since is not None
+
+    sent.__name__ = f"a write of {doi} in flight"
+    return sent
+
+
+def test_deleting_a_dataset_while_its_version_is_being_published_leaves_no_dangling_citation(
+    make_pipeline,
+) -> None:
+    # Given a draft concept, and a version whose findable PUT (IsVersionOf the concept)
+    # takes 1.5 s at DataCite
+    pipeline = make_pipeline()
+    create(pipeline.runtime, "cite")
+    _settled(pipeline, concept("cite"), "draft")
+    pipeline.inject({"method": "PUT", "doi": version_doi("cite", "v1"), "latency_ms": 1500})
+    publish(pipeline.runtime, "cite", "v1")
+    # When the dataset is deleted while that call is in flight
+    wait_until(_in_doubt(pipeline, version_doi("cite", "v1")))
+    call(pipeline.runtime, datasets.delete_dataset, "cite")
+    _quiet(pipeline)
+    # Then the concept is registered at the tombstone, never deleted: the version that
+    # DataCite published cites it, and a citation must resolve.
+    remote = pipeline.remote_dois()
+    assert remote == {concept("cite"): "registered", version_doi("cite", "v1"): "registered"}
+    assert dangling_citations(pipeline.sandbox_url, SANDBOX_AUTH) == []
+    assert doi_state(pipeline.runtime, concept("cite")) == "registered"
+    tombstone = "https://archive.example.org/tombstone/cite"
+    assert pipeline.datacite_document(concept("cite"))["url"] == tombstone
+    assert pipeline.datacite_document(version_doi("cite", "v1"))["url"] == tombstone
+
+
+def test_unembargo_mints_the_dois_of_versions_published_under_embargo(make_pipeline) -> None:
+    # Given an embargoed dataset with two versions published under embargo (no DOIs)
+    pipeline = make_pipeline()
+    create(pipeline.runtime, "quiet", embargoed=True)
+    publish(pipeline.runtime, "quiet", "v1", title="First")
+    publish(pipeline.runtime, "quiet", "v2", title="Second")
+    assert count_rows(pipeline.runtime, Doi) == 0
+    # When the embargo is lifted
+    call(pipeline.runtime, datasets.unembargo, "quiet")
+    _quiet(pipeline)
+    # Then the DOIs are as if the versions had been published after it
+    assert pipeline.remote_dois() == {
+        concept("quiet"): "findable",
+        version_doi("quiet", "v1"): "findable",
+        version_doi("quiet", "v2"): "findable",
+    }
+    concept_doc = pipeline.datacite_document(concept("quiet"))
+    assert concept_doc["titles"] == [{"title": "Second"}]  # the concept follows the latest
+    assert {r["relatedIdentifier"] for r in concept_doc["relatedIdentifiers"]} == {
+        version_doi("quiet", "v1"),
+        version_doi("quiet", "v2"),
+    }
+    assert dangling_citations(pipeline.sandbox_url, SANDBOX_AUTH) == []
+
+
+def test_a_dataset_deleted_after_its_version_points_every_hidden_doi_at_the_tombstone(
+    make_pipeline,
+) -> None:
+    pipeline = make_pipeline()
+    create(pipeline.runtime, "tomb")
+    publish(pipeline.runtime, "tomb", "v1")
+    publish(pipeline.runtime, "tomb", "v2")
+    _settled(pipeline, version_doi("tomb", "v2"), "findable")
+    # Given a version deleted first: hidden, still at its landing page
+    call(pipeline.runtime, datasets.delete_version, "tomb", "v1")
+    _settled(pipeline, version_doi("tomb", "v1"), "registered")
+    landing = "https://archive.example.org/datasets/tomb/v1"
+    assert pipeline.datacite_document(version_doi("tomb", "v1"))["url"] == landing
+    # When the dataset is deleted
+    call(pipeline.runtime, datasets.delete_dataset, "tomb")
+    _quiet(pipeline)
+    # Then every public DOI of it points at the tombstone, the one hidden earlier too
+    tombstone = "https://archive.example.org/tombstone/tomb"
+    for doi in (concept("tomb"), version_doi("tomb", "v1"), version_doi("tomb", "v2")):
+        assert pipeline.remote_dois()[doi] == "registered"
+        assert pipeline.datacite_document(doi)["url"] == tombstone, doi

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from app.models import Job
+import contextlib
+import threading
+import time
+
+import pytest
+from sqlalchemy import select
+
+from app.models import Doi, Job
+from app.services import jobs
 from tests.fixtures.pipeline import wait_until
 from tests.support.lifecycle import (
     concept,
@@ -10,6 +18,7 @@ from tests.support.lifecycle import (
     doi_state,
     job_status,
     publish,
+    version_doi,
 )
 
 
@@ -27,3 +36,41 @@ def test_job_finishes_when_the_concept_needs_no_call(make_pipeline) -> None:
     job = publish(pipeline.runtime, "same", "v1", title="Same")
     wait_until(lambda: job_status(pipeline.runtime, job) == "finished")
     assert _steps(pipeline.runtime, job) == {"version_doi": "done", "concept_doi": "done"}
+
+
+@pytest.mark.parametrize("first", ["version", "concept"])
+def test_two_workers_closing_both_steps_at_once_settle_the_job(runtime, monkeypatch, first) -> None:
+    # Given a publish job whose version and concept DOIs both just reached findable
+    create(runtime, "pair")
+    job_id = publish(runtime, "pair", "v1")
+    with runtime.sessions.begin() as session:
+        for doi in session.scalars(select(Doi)):
+            doi.state = doi.target = "findable"
+    # When two workers record them at the same moment, each pausing after its reads so
+    # the other reads too (the interleaving that used to leave the job open forever)
+    both_read = threading.Barrier(2, timeout=1.0)
+    original = jobs._settle_job
+
+    def settle_after_the_other_read(job):
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait()  # with the job row locked, the other is blocked: no wait
+        original(job)
+
+    monkeypatch.setattr(jobs, "_settle_job", settle_after_the_other_read)
+
+    def record(name: str) -> None:
+        with runtime.sessions.begin() as session:
+            doi = session.scalars(select(Doi).where(Doi.doi == name)).one()
+            jobs.on_doi_changed(session, doi, settled=True)
+
+    names = {"version": version_doi("pair", "v1"), "concept": concept("pair")}
+    order = [names[first], *(n for k, n in names.items() if k != first)]
+    threads = [threading.Thread(target=record, args=(name,)) for name in order]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join(timeout=10)
+    # Then whichever came first, the job is finished with both steps done
+    assert job_status(runtime, job_id) == "finished"
+    assert _steps(runtime, job_id) == {"version_doi": "done", "concept_doi": "done"}

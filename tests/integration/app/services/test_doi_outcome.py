@@ -1,0 +1,122 @@
+"""Recording DataCite's answers: looks after lost answers, re-deciding on the current target."""
+
+from __future__ import annotations
+
+import json
+
+from app.services import datasets, health
+from tests.fixtures.pipeline import wait_until
+from tests.fixtures.sandbox import SANDBOX_AUTH
+from tests.support.citations import dangling_citations
+from tests.support.lifecycle import (
+    call,
+    concept,
+    create,
+    doi_row,
+    doi_state,
+    open_intents,
+    publish,
+    version_doi,
+)
+
+
+def _quiet(pipeline, timeout: float = 20) -> None:
+    wait_until(lambda: not open_intents(pipeline.runtime), timeout=timeout)
+
+
+def _written(pipeline, doi: str, event: str):
+    def arrived() -> bool:
+        return any(
+            r["doi"] == doi and r.get("event") == event for r in pipeline.datacite_requests()
+        )
+
+    arrived.__name__ = f"{event} of {doi} to reach DataCite"
+    return arrived
+
+
+def test_a_publish_applied_with_its_connection_dropped_then_a_delete_ends_hidden(
+    make_pipeline,
+) -> None:
+    # Given a concept whose publish DataCite applies, then drops the connection
+    pipeline = make_pipeline(RETRY_BASE_SECONDS="1", RETRY_CAP_SECONDS="1")
+    create(pipeline.runtime, "reset")
+    wait_until(lambda: doi_state(pipeline.runtime, concept("reset")) == "draft")
+    rule = {"method": "PUT", "doi": concept("reset"), "times": 1, "action": "reset_after_commit"}
+    pipeline.inject(rule)
+    publish(pipeline.runtime, "reset", "v1")
+    wait_until(_written(pipeline, concept("reset"), "publish"))
+    # When the dataset is deleted before doiflow learned the publish went through
+    call(pipeline.runtime, datasets.delete_dataset, "reset")
+    _quiet(pipeline)
+    # Then a look told it the truth: hidden at the tombstone, never a DELETE (405), not failed
+    assert doi_state(pipeline.runtime, concept("reset")) == "registered"
+    assert pipeline.remote_dois()[concept("reset")] == "registered"
+    assert not [r for r in pipeline.datacite_requests() if r["method"] == "DELETE"]
+    assert dangling_citations(pipeline.sandbox_url, SANDBOX_AUTH) == []
+
+
+def test_a_lost_publish_answer_then_the_last_version_deleted_hides_instead_of_a_draft_save(
+    make_pipeline,
+) -> None:
+    pipeline = make_pipeline(RETRY_BASE_SECONDS="1", RETRY_CAP_SECONDS="1")
+    create(pipeline.runtime, "resave")
+    wait_until(lambda: doi_state(pipeline.runtime, concept("resave")) == "draft")
+    rule = {"method": "PUT", "doi": concept("resave"), "times": 1, "action": "reset_after_commit"}
+    pipeline.inject(rule)
+    publish(pipeline.runtime, "resave", "v1")
+    wait_until(_written(pipeline, concept("resave"), "publish"))
+    # The only version goes: a draft save of the concept would answer "state findable,
+    # expected draft" and fail, since DataCite made it findable meanwhile.
+    call(pipeline.runtime, datasets.delete_version, "resave", "v1")
+    _quiet(pipeline)
+    row = doi_row(pipeline.runtime, concept("resave"))
+    assert (row.state, row.target) == ("registered", "registered"), row.last_error
+    assert pipeline.remote_dois()[concept("resave")] == "registered"
+
+
+def test_a_concept_publish_in_flight_when_the_last_version_goes_ends_hidden(
+    make_pipeline,
+) -> None:
+    # Given the concept's publish taking 1.5 s at DataCite (applied at the end)
+    pipeline = make_pipeline(DATACITE_READ_TIMEOUT="3", LEASE_SECONDS="10")
+    create(pipeline.runtime, "late")
+    wait_until(lambda: doi_state(pipeline.runtime, concept("late")) == "draft")
+    pipeline.inject({"method": "PUT", "doi": concept("late"), "latency_ms": 1500})
+    publish(pipeline.runtime, "late", "v1")
+    wait_until(lambda: doi_row(pipeline.runtime, concept("late")).in_doubt_since is not None)
+    # When the last version is deleted while that publish is in flight
+    call(pipeline.runtime, datasets.delete_version, "late", "v1")
+    _quiet(pipeline)
+    # Then the confirmation is re-decided against the current target: hidden, here and there
+    row = doi_row(pipeline.runtime, concept("late"))
+    assert (row.state, row.target) == ("registered", "registered")
+    assert pipeline.remote_dois()[concept("late")] == "registered"
+    assert pipeline.remote_dois()[version_doi("late", "v1")] == "registered"
+
+
+def test_a_concept_waiting_on_a_failed_version_says_why_and_counts_in_health(
+    make_pipeline,
+) -> None:
+    pipeline = make_pipeline()
+    create(pipeline.runtime, "waits")
+    wait_until(lambda: doi_state(pipeline.runtime, concept("waits")) == "draft")
+    body = json.dumps({"errors": [{"source": "url", "title": "Is not a valid url"}]})
+    pipeline.inject(
+        {
+            "method": "PUT",
+            "doi": version_doi("waits", "v1"),
+            "respond": {"status": 422, "body": body},
+        }
+    )
+    publish(pipeline.runtime, "waits", "v1")
+    wait_until(lambda: doi_state(pipeline.runtime, version_doi("waits", "v1")) == "failed")
+    _quiet(pipeline)
+    waiting = doi_row(pipeline.runtime, concept("waits"))
+    assert waiting.state == "draft"
+    assert version_doi("waits", "v1") in waiting.last_error
+    assert "Is not a valid url" in waiting.last_error
+    settings = pipeline.runtime.settings
+    with pipeline.runtime.sessions() as session:
+        checks = health.measure(session, settings)
+    assert checks["concepts_waiting_on_a_failed_version"] == 1
+    assert "concepts_waiting" in [p.check for p in health.problems_in(checks, settings)]
