@@ -8,7 +8,6 @@ for, so `import app.cli` loads neither a broker nor the sandbox.
 
 from __future__ import annotations
 
-import os
 import sys
 from importlib.metadata import entry_points
 
@@ -58,13 +57,10 @@ def runtime_from_environment() -> Runtime:
 
 def configure_logging(default_format: str = "json", level: str | None = None) -> None:
     """LOG_FORMAT (json|text) and LOG_LEVEL from the environment; secrets scrubbed."""
-    fmt = os.environ.get("LOG_FORMAT") or default_format
-    if fmt not in logs.FORMATS:
-        raise ConfigProblem(f"LOG_FORMAT must be json or text, not {fmt!r}")
-    secrets = [
-        os.environ.get(n) for n in ("SECRET_KEY", "DATACITE_PASSWORD", "AWS_SECRET_ACCESS_KEY")
-    ]
-    logs.configure(fmt, level or os.environ.get("LOG_LEVEL") or "INFO", secrets=secrets)
+    try:
+        logs.configure_from_environment(default_format, level)
+    except ValueError as error:
+        raise ConfigProblem(str(error)) from None
 
 
 @click.group(cls=PluginGroup)

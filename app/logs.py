@@ -10,6 +10,7 @@ the lines of gunicorn and dramatiq, with the same processors (warehouse's
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -43,6 +44,22 @@ def configure(
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
     return handler
+
+
+# Environment variables whose values must never appear in a log line.
+SECRET_VARIABLES = ("SECRET_KEY", "DATACITE_PASSWORD", "AWS_SECRET_ACCESS_KEY")
+
+
+def configure_from_environment(
+    default_format: str = "json", level: str | None = None, *, stream: IO[str] | None = None
+) -> logging.Handler:
+    """`configure` with LOG_FORMAT (json|text) and LOG_LEVEL; ValueError names a bad one."""
+    fmt = os.environ.get("LOG_FORMAT") or default_format
+    if fmt not in FORMATS:
+        raise ValueError(f"LOG_FORMAT must be json or text, not {fmt!r}")
+    secrets = [os.environ.get(name) for name in SECRET_VARIABLES]
+    level = level or os.environ.get("LOG_LEVEL") or "INFO"
+    return configure(fmt, level, secrets=secrets, stream=stream)
 
 
 def formatter(fmt: str, *, secrets: Iterable[str | None] = ()) -> logging.Formatter:

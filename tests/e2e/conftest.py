@@ -39,7 +39,7 @@ E2E_REDIS_URL = os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/14")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 SANDBOX_USER = "REPO.ID"
-SANDBOX_PASSWORD = "secret"
+SANDBOX_PASSWORD = "e2e-pw-7f3a9c1d"  # distinctive: tests grep logs for it
 PREFIX = "10.80507"
 INSTANCE = "e2e"
 
