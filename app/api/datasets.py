@@ -10,15 +10,7 @@ from app.api.auth import require
 from app.api.blueprint import bp
 from app.api.context import current_settings, transaction
 from app.api.errors import ApiError
-from app.api.validation import (
-    blob_list,
-    boolean,
-    json_object,
-    optional_text,
-    path_text,
-    read_body,
-    text,
-)
+from app.api.validation import path_text, read_body
 from app.enums import Scope
 from app.services import datasets
 
@@ -27,7 +19,7 @@ from app.services import datasets
 @require(Scope.WRITE)
 def create_dataset() -> ResponseReturnValue:
     """Create a dataset; a public one gets a concept DOI heading for draft."""
-    body = read_body({"id": text}, {"embargoed": boolean, "metadata": json_object})
+    body = read_body("CreateDataset")
     with transaction() as session:
         dataset = datasets.create_dataset(
             current_settings(),
@@ -54,7 +46,7 @@ def get_dataset(dataset_id: str) -> ResponseReturnValue:
 def update_metadata(dataset_id: str) -> ResponseReturnValue:
     """Replace the draft metadata."""
     path_text("dataset id", dataset_id)
-    body = read_body({"metadata": json_object})
+    body = read_body("UpdateMetadata")
     with transaction() as session:
         dataset = datasets.update_metadata(
             current_settings(), session, dataset_id, body["metadata"]
@@ -90,7 +82,7 @@ def delete_dataset(dataset_id: str) -> ResponseReturnValue:
 def publish_version(dataset_id: str) -> ResponseReturnValue:
     """Publish a version; the answer carries the job that reports its progress."""
     path_text("dataset id", dataset_id)
-    body = read_body({"metadata": json_object, "blobs": blob_list}, {"version": optional_text})
+    body = read_body("PublishVersion")
     with transaction() as session:
         version, job = datasets.publish_version(
             current_settings(),

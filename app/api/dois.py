@@ -8,7 +8,7 @@ from app.api import serialize
 from app.api.auth import current_caller, require
 from app.api.blueprint import bp
 from app.api.context import current_settings, transaction
-from app.api.validation import path_text, read_body, text
+from app.api.validation import path_text, read_body
 from app.enums import Scope
 from app.services import dois
 
@@ -27,7 +27,7 @@ def get_doi(doi: str) -> ResponseReturnValue:
 def retry_doi(doi: str) -> ResponseReturnValue:
     """Re-drive a failed DOI; the optional body `{"reason"}` goes into its history."""
     path_text("doi", doi)
-    body = read_body({}, {"reason": text}, may_be_empty=True)
+    body = read_body("Retry", may_be_empty=True)
     caller = current_caller()
     # The token's name, not the token, so the history says who re-drove it.
     reason = f"{body.get('reason') or 'retried through the API'} (API token {caller.name!r})"

@@ -35,7 +35,11 @@ STRING: Schema = {"type": "string"}
 BOOLEAN: Schema = {"type": "boolean"}
 INTEGER: Schema = {"type": "integer"}
 TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
-NAME: Schema = {"type": "string", "pattern": NAME_PATTERN.pattern}
+NAME: Schema = {
+    "type": "string",
+    "pattern": NAME_PATTERN.pattern,
+    "x-expected": f"a name matching {NAME_PATTERN.pattern}",
+}
 METADATA: Schema = {
     "type": "object",
     "description": "DataCite attributes (JSON:API `data.attributes`); "
@@ -157,8 +161,18 @@ REQUESTS: dict[str, Schema] = {
                 "maxLength": 1024,
                 "description": "S3 version id",
             },
-            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-            "size": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "description": "bytes"},
+            "sha256": {
+                "type": "string",
+                "pattern": "^[0-9a-f]{64}$",
+                "x-expected": "64 lowercase hexadecimal digits",
+            },
+            "size": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 2**63 - 1,
+                "description": "bytes",
+                "x-expected": "a non-negative integer (bytes)",
+            },
         },
         closed=True,
     ),

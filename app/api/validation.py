@@ -1,54 +1,53 @@
-"""Request bodies: parsed strictly, every field checked, each error naming its field.
+"""Request bodies, checked against the JSON Schemas the OpenAPI document publishes.
 
-Checks happen before any transaction opens, so a refused request changes nothing.
+One source of truth: `app.api.schemas.REQUESTS` is both what `/api/openapi.json`
+describes and what a body must satisfy here. The first error is turned into one
+message naming its field, in the API's error envelope. Checks happen before any
+transaction opens, so a refused request changes nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from flask import request
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import ValidationError
 
 from app.api.errors import ApiError
+from app.api.schemas import REQUESTS, Schema
 from app.services.errors import InvalidInputError
 
-Check = Callable[[str, Any], Any]
-
-SHA256 = re.compile(r"[0-9a-f]{64}")
-MAX_TEXT = 1024  # the width of the blob key and version id columns
-MAX_SIZE = 2**63 - 1  # a Postgres bigint
 MAX_DEPTH = 64  # deeper documents are refused before they reach the JSON encoder
-BLOB_FIELDS = ("key", "version_id", "sha256", "size")
+REF_PREFIX = "#/components/schemas/"
+KINDS = {
+    "object": "a JSON object",
+    "array": "a list",
+    "string": "a string",
+    "boolean": "true or false",
+    "integer": "an integer",
+    "number": "a number",
+    "null": "null",
+}
 
 
-def read_body(
-    required: Mapping[str, Check],
-    optional: Mapping[str, Check] | None = None,
-    *,
-    may_be_empty: bool = False,
-) -> dict[str, Any]:
-    """The request body's JSON object, fields checked; absent optional fields stay absent."""
-    optional = optional or {}
+def read_body(schema_name: str, *, may_be_empty: bool = False) -> dict[str, Any]:
+    """The request body's JSON object, valid against REQUESTS[schema_name], else a 400."""
     body = _parse_json(may_be_empty=may_be_empty)
     if not isinstance(body, dict):
         raise InvalidInputError(
             f"the request body must be a JSON object, not {_kind(body)}", {"field": None}
         )
-    unknown = sorted(set(body) - set(required) - set(optional))
-    if unknown:
-        allowed = ", ".join(repr(name) for name in [*required, *optional])
-        raise InvalidInputError(
-            f"unknown field(s) {', '.join(map(repr, unknown))}; allowed: {allowed}",
-            {"fields": unknown},
-        )
-    for name in required:
-        if name not in body:
-            raise InvalidInputError(f"field {name!r} is required", {"field": name})
-    checks = {**required, **optional}
-    return {name: checks[name](name, value) for name, value in body.items()}
+    error = next(_errors(schema_name, body), None)
+    if error is not None:
+        raise _explain(error)
+    if schema_name == "PublishVersion":
+        _check_blob_versions_once(body["blobs"])
+    return body
 
 
 def path_text(field: str, value: str) -> str:
@@ -60,92 +59,117 @@ def path_text(field: str, value: str) -> str:
     return value
 
 
-def text(field: str, value: Any) -> str:
-    """A JSON string."""
-    if not isinstance(value, str):
-        raise _wrong_type(field, "a string", value)
-    return value
+def _errors(schema_name: str, body: dict[str, Any]) -> Iterator[ValidationError]:
+    """Errors in document order: the first one a person meets is the one reported."""
+    found = _validator(schema_name).iter_errors(body)
+    return iter(sorted(found, key=lambda e: [str(p) for p in e.absolute_path]))
 
 
-def optional_text(field: str, value: Any) -> str | None:
-    """A JSON string, or null meaning absent."""
-    return None if value is None else text(field, value)
+@functools.cache
+def _validator(schema_name: str) -> Draft202012Validator:
+    return _ECMA_VALIDATOR(_inline(REQUESTS[schema_name]))
 
 
-def boolean(field: str, value: Any) -> bool:
-    """true or false."""
-    if not isinstance(value, bool):
-        raise _wrong_type(field, "true or false", value)
-    return value
+def _inline(schema: Any) -> Any:
+    """The schema with its component references replaced by the components themselves."""
+    if isinstance(schema, dict):
+        target = schema.get("$ref")
+        if isinstance(target, str) and target.startswith(REF_PREFIX):
+            return _inline(REQUESTS[target.removeprefix(REF_PREFIX)])
+        return {key: _inline(value) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_inline(item) for item in schema]
+    return schema
 
 
-def json_object(field: str, value: Any) -> dict[str, Any]:
-    """A JSON object (DataCite attributes)."""
-    if not isinstance(value, dict):
-        raise _wrong_type(field, "a JSON object", value)
-    return value
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Schema) -> Iterator[Any]:
+    # JSON Schema patterns are ECMA-262, where `$` never matches before a trailing
+    # newline; Python's does, and would let "name\n" through.
+    if isinstance(instance, str) and not re.search(_ecma(pattern), instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-def blob_list(field: str, value: Any) -> list[dict[str, Any]]:
-    """A list of `{"key", "version_id", "sha256", "size"}` objects, no S3 object version twice."""
-    if not isinstance(value, list):
-        raise _wrong_type(field, "a list of blob objects", value)
-    blobs = [_blob(f"{field}[{index}]", item) for index, item in enumerate(value)]
+@functools.cache
+def _ecma(pattern: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"(?<!\\)\$$", r"\\Z", pattern))
+
+
+_ECMA_VALIDATOR = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+
+
+def _explain(error: ValidationError) -> InvalidInputError:
+    """One message a person can act on, naming the field, as the API has always said it."""
+    field = _field(error.absolute_path)
+    keyword, schema = error.validator, error.schema
+    if keyword == "oneOf" and error.instance is not None:
+        # A nullable field given a value: what the value itself got wrong is the news.
+        inner = [e for e in error.context or [] if e.validator != "type"]
+        if inner:
+            return _explain(inner[0])
+    if keyword == "additionalProperties":
+        return _unknown_fields(field, error)
+    if keyword == "required":
+        name = str(error.message).split("'")[1]
+        path = f"{field}.{name}" if field else name
+        where = f"field {name!r}" if not field else path
+        return InvalidInputError(f"{where} is required", {"field": path})
+    shown = field or "the body"
+    if keyword == "type" or keyword == "oneOf":
+        expected = schema.get("x-expected") or _expected(schema)
+        return InvalidInputError(
+            f"field {shown!r} must be {expected}, not {_kind(error.instance)}", {"field": field}
+        )
+    expected = schema.get("x-expected") or _bound(keyword, schema)
+    return InvalidInputError(f"field {shown!r} must be {expected}", {"field": field})
+
+
+def _unknown_fields(field: str, error: ValidationError) -> InvalidInputError:
+    allowed = list(error.schema.get("properties", {}))
+    unknown = sorted(set(error.instance) - set(allowed))
+    names = ", ".join(map(repr, unknown))
+    if not field:
+        message = f"unknown field(s) {names}; allowed: {', '.join(map(repr, allowed))}"
+        return InvalidInputError(message, {"fields": unknown})
+    message = f"{field} has unknown field(s) {names}; allowed: {', '.join(allowed)}"
+    return InvalidInputError(message, {"field": field, "fields": unknown})
+
+
+def _field(path: Any) -> str:
+    """`blobs[0].key` for the path ["blobs", 0, "key"]."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _expected(schema: Schema) -> str:
+    if "oneOf" in schema:
+        return " or ".join(_expected(option) for option in schema["oneOf"])
+    kind = schema.get("type")
+    return KINDS.get(kind, str(kind)) if isinstance(kind, str) else "a valid value"
+
+
+def _bound(keyword: str, schema: Schema) -> str:
+    if keyword in ("minLength", "maxLength"):
+        return f"1 to {schema.get('maxLength')} characters long"
+    if keyword in ("minimum", "maximum"):
+        return f"between {schema.get('minimum')} and {schema.get('maximum')}"
+    if keyword == "pattern":
+        return f"text matching {schema['pattern']}"
+    return f"valid ({keyword})"
+
+
+def _check_blob_versions_once(blobs: list[dict[str, Any]]) -> None:
+    """No S3 object version twice in one publication (not expressible in JSON Schema)."""
     seen: set[tuple[str, str]] = set()
     for index, blob in enumerate(blobs):
         identity = (blob["key"], blob["version_id"])
         if identity in seen:
             raise InvalidInputError(
-                f"{field}[{index}] repeats key {blob['key']!r} version {blob['version_id']!r}",
-                {"field": f"{field}[{index}]"},
+                f"blobs[{index}] repeats key {blob['key']!r} version {blob['version_id']!r}",
+                {"field": f"blobs[{index}]"},
             )
         seen.add(identity)
-    return blobs
-
-
-def _blob(field: str, item: Any) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        raise _wrong_type(field, "a blob object", item)
-    unknown = sorted(set(item) - set(BLOB_FIELDS))
-    if unknown:
-        names = ", ".join(map(repr, unknown))
-        raise InvalidInputError(
-            f"{field} has unknown field(s) {names}; allowed: {', '.join(BLOB_FIELDS)}",
-            {"field": field, "fields": unknown},
-        )
-    for name in BLOB_FIELDS:
-        if name not in item:
-            raise InvalidInputError(f"{field}.{name} is required", {"field": f"{field}.{name}"})
-    return {
-        "key": _bounded_text(f"{field}.key", item["key"]),
-        "version_id": _bounded_text(f"{field}.version_id", item["version_id"]),
-        "sha256": _sha256(f"{field}.sha256", item["sha256"]),
-        "size": _size(f"{field}.size", item["size"]),
-    }
-
-
-def _bounded_text(field: str, value: Any) -> str:
-    value = text(field, value)
-    if not 0 < len(value) <= MAX_TEXT:
-        raise InvalidInputError(
-            f"{field} must be 1 to {MAX_TEXT} characters long", {"field": field}
-        )
-    return value
-
-
-def _sha256(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not SHA256.fullmatch(value):
-        raise InvalidInputError(
-            f"{field} must be 64 lowercase hexadecimal digits", {"field": field}
-        )
-    return value
-
-
-def _size(field: str, value: Any) -> int:
-    # bool is an int in Python; `true` is not a size.
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SIZE:
-        raise InvalidInputError(f"{field} must be a non-negative integer (bytes)", {"field": field})
-    return value
 
 
 def _parse_json(*, may_be_empty: bool) -> Any:
@@ -199,20 +223,8 @@ def _encodable(value: str) -> bool:
     return True
 
 
-def _wrong_type(field: str, expected: str, value: Any) -> InvalidInputError:
-    return InvalidInputError(
-        f"field {field!r} must be {expected}, not {_kind(value)}", {"field": field}
-    )
-
-
 def _kind(value: Any) -> str:
-    names = {
-        dict: "an object",
-        list: "a list",
-        str: "a string",
-        bool: "a boolean",
-        type(None): "null",
-    }
     if isinstance(value, bool):
         return "a boolean"
+    names = {dict: "an object", list: "a list", str: "a string", type(None): "null"}
     return names.get(type(value), "a number")
