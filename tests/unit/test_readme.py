@@ -31,3 +31,14 @@ def test_only_the_doi_worker_consumes_the_doi_queue() -> None:
     ]
     assert consumers == ["doi-worker"]
     assert "-Q default" in entries["worker"]
+
+
+def test_every_setting_is_documented() -> None:
+    import re
+
+    config = (README.parent / "app" / "config.py").read_text()
+    variables = set(re.findall(r'get\("([A-Z][A-Z0-9_]+)"\)', config))
+    variables |= set(re.findall(r'source\.get\("([A-Z][A-Z0-9_]+)"\)', config))
+    assert len(variables) > 20
+    undocumented = sorted(v for v in variables if f"`{v}`" not in README.read_text())
+    assert undocumented == []
