@@ -117,9 +117,10 @@ class Doi(Base):
     confirmed_hash: Mapped[str | None] = mapped_column(String(64))
     # The URL DataCite last confirmed: a hidden DOI is re-pointed when it differs.
     confirmed_url: Mapped[str | None] = mapped_column(String(2048))
-    # Set when a write is about to be sent, cleared when DataCite's answer is known: after
-    # a lost answer the next delivery looks (GET) before it decides, once a write sent
-    # then can no longer land (DATACITE_READ_TIMEOUT later).
+    # Set when a write is about to be sent (and again when its answer is given up on),
+    # cleared when DataCite's answer is known: after a lost answer the next delivery
+    # looks (GET) before it decides, once the write can no longer land
+    # (DATACITE_WRITE_GRACE_SECONDS later).
     in_doubt_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -223,6 +224,17 @@ class IntentEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     kind: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+
+
+class ProcessBeat(Base):
+    """A long-running process saying it is alive and moving (the relay watchdog reads it)."""
+
+    __tablename__ = "process_beats"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ApiToken(Base):

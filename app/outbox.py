@@ -73,7 +73,7 @@ def notify(session: Session) -> None:
 def claim_due(
     session: Session, *, limit: int, lease_seconds: float, now: datetime | None = None
 ) -> list[Claim]:
-    """Lease up to `limit` due intents, the oldest per key, none whose key is in flight."""
+    """The portable claim (SQLite); the relay uses `app.claiming`, one statement on Postgres."""
     now = now or utcnow()
     in_flight = aliased(Intent)
     older = aliased(Intent)
@@ -98,6 +98,13 @@ def claim_due(
         intent.lease_token = str(uuid.uuid4())
         intent.lease_expires_at = expires
         claims.append(Claim(intent.id, intent.topic, intent.queue, intent.lease_token))
+        record_event(
+            session,
+            intent.id,
+            "claimed",
+            message_id=str(intent.id),
+            lease_expires_at=expires.isoformat(),
+        )
     session.flush()
     return claims
 
@@ -217,11 +224,6 @@ def discard(session: Session, intent_id: int, *, reason: str) -> bool:
 def record_event(session: Session, intent_id: int, kind: str, **data: Any) -> None:
     """Append one event to the intent's timeline."""
     session.add(IntentEvent(intent_id=intent_id, kind=kind, data=data))
-
-
-def in_flight(session: Session) -> int:
-    """How many intents are enqueued (an index-only count over the lease index)."""
-    return int(session.scalar(select(func.count()).where(Intent.status == ENQUEUED)) or 0)
 
 
 def lag_seconds(session: Session, *, now: datetime | None = None) -> float:

@@ -29,6 +29,7 @@ from app.clients.errors import RemoteError, UnexpectedError
 from app.clients.remotes import Remotes
 from app.config import Settings
 from app.db import utcnow
+from app.heartbeat import Heartbeat
 from app.models import Intent
 from app.retry import RetryDecision, Verdict
 from app.runtime import Runtime
@@ -135,8 +136,9 @@ class Runner:
             return None
 
     def call(self, delivery: Delivery) -> Delivery:
-        """Step 2: the handler's remote step, with no transaction open."""
-        with calls.collect() as made:
+        """Step 2: the handler's remote step, with no transaction open, its lease kept alive."""
+        beating = Heartbeat(self.runtime, delivery.intent_id, delivery.lease_token)
+        with calls.collect() as made, beating:
             try:
                 delivery.outcome = delivery.handler.execute(self.remotes, delivery.plan)
             except RemoteError as error:

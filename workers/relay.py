@@ -1,15 +1,17 @@
 """The relay: moves due outbox intents onto Dramatiq queues, and rescues lost ones.
 
 Claims are committed *before* messages are sent: a crash in between leaves rows
-`enqueued` with a lease that expires, and `rescue_expired` puts them back. The
-reverse order could deliver a message whose lease the database never recorded.
-Several relays may run at once: `FOR UPDATE SKIP LOCKED` keeps their claims apart,
-so when one dies the others simply carry on.
+`enqueued` with a lease that expires, and `rescue_expired` puts them back. When the
+broker refuses a batch, its claims are put back to pending at once (fenced by their
+lease tokens) instead of waiting out the lease. Several relays may run at once:
+`FOR UPDATE SKIP LOCKED` keeps their claims apart, so when one dies the others carry on.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,11 +21,17 @@ from datetime import datetime
 import dramatiq
 import psycopg
 
-from app import outbox
+from app import claiming, outbox, watchdog
+from app.config import Settings
 from app.db import is_postgres, utcnow
 from app.runtime import Runtime
+from app.topics import REGISTRY
+from workers import sending
 
 log = logging.getLogger("doiflow.relay")
+
+# How often, at most, the relay records that it is alive and moving (one small upsert).
+BEAT_SECONDS = 1.0
 
 
 class Relay:
@@ -33,19 +41,22 @@ class Relay:
         self.runtime = runtime
         self.broker = broker
         self.settings = runtime.settings
+        self.name = f"relay:{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._beat_at = 0.0
 
     def run_once(self, now: datetime | None = None) -> int:
-        """Rescue expired leases, then claim and enqueue one batch; returns how many."""
+        """Rescue expired leases, then claim and send one batch; returns how many were sent."""
         settings = self.settings
         now = now or utcnow()
         with self.runtime.sessions.begin() as session:
             rescued = outbox.rescue_expired(session, now=now)
             # Never let more wait in Redis than the workers can start within a lease.
-            room = min(
-                settings.relay_batch_size, settings.relay_max_in_flight - outbox.in_flight(session)
-            )
+            limit = settings.relay_max_in_flight
+            room = min(settings.relay_batch_size, limit - claiming.in_flight(session, up_to=limit))
             claims = (
-                outbox.claim_due(session, limit=room, lease_seconds=settings.lease_seconds, now=now)
+                claiming.claim_due(
+                    session, limit=room, lease_seconds=settings.lease_seconds, now=now
+                )
                 if room > 0
                 else []
             )
@@ -53,28 +64,46 @@ class Relay:
             log.warning(
                 "expired leases rescued", extra={"action": "relay_rescue", "count": rescued}
             )
-        for claim in claims:
-            self._enqueue(claim)
-        return len(claims)
+        sent = self._send(claims)
+        self._beat()
+        return sent
 
-    def _enqueue(self, claim: outbox.Claim) -> None:
-        message: dramatiq.Message[None] = dramatiq.Message(
-            queue_name=claim.queue,
-            actor_name=claim.topic,
-            args=(claim.intent_id, claim.lease_token),
-            kwargs={},
-            # Killed before its lease runs out, so a late finish never overlaps a re-delivery.
-            options={"time_limit": int(self.settings.lease_seconds * 900)},
-            message_id=str(claim.intent_id),
-        )
+    def _send(self, claims: list[outbox.Claim]) -> int:
+        known = [c for c in claims if c.topic in REGISTRY]
+        self._refuse_unknown([c for c in claims if c.topic not in REGISTRY])
+        if not known:
+            return 0
+        time_limit = delivery_time_limit_ms(self.settings)
+        messages = [sending.message_for(c, time_limit_ms=time_limit) for c in known]
         try:
-            self.broker.enqueue(message)
+            sending.send(self.broker, messages)
         except Exception:
-            # The lease stays; the intent is re-claimed once it expires.
             log.exception(
-                "enqueue failed",
-                extra={"action": "relay_enqueue_failed", "intent_id": claim.intent_id},
+                "broker refused a batch; its claims go back to pending",
+                extra={"action": "relay_enqueue_failed", "count": len(known)},
             )
+            with self.runtime.sessions.begin() as session:
+                claiming.release(session, known)
+            raise
+        return len(known)
+
+    def _refuse_unknown(self, claims: list[outbox.Claim]) -> None:
+        """An intent of a topic no worker consumes fails loudly instead of waiting forever."""
+        for claim in claims:
+            log.error(
+                "intent of an unknown topic failed",
+                extra={"action": "relay_unknown_topic", "intent_id": claim.intent_id},
+            )
+            with self.runtime.sessions.begin() as session:
+                error = f"no worker consumes the topic {claim.topic!r}"
+                outbox.fail(session, claim.intent_id, claim.lease_token, error)
+
+    def _beat(self) -> None:
+        if time.monotonic() - self._beat_at < BEAT_SECONDS:
+            return
+        with self.runtime.sessions.begin() as session:
+            watchdog.beat(session, self.name, kind="relay")
+        self._beat_at = time.monotonic()
 
     def run_forever(self, stop: threading.Event) -> None:
         """Loop until `stop` is set, reconnecting the LISTEN connection when it breaks."""
@@ -92,17 +121,17 @@ class Relay:
         with self._wakeups(stop) as wait:
             while not stop.is_set():
                 try:
-                    claimed = self.run_once()
+                    sent = self.run_once()
                 except Exception:
                     log.exception("relay pass failed", extra={"action": "relay_error"})
-                    claimed = 0
+                    sent = 0
                     stop.wait(self.settings.relay_poll_seconds)
-                if claimed < self.settings.relay_batch_size:
+                if sent < self.settings.relay_batch_size:
                     wait(self.settings.relay_poll_seconds)
 
     @contextmanager
     def _wakeups(self, stop: threading.Event) -> Iterator[Callable[[float], object]]:
-        """A wait(timeout) that returns early on NOTIFY (Postgres) or on `stop`."""
+        """A wait(timeout) that returns at the first NOTIFY (Postgres) or on `stop`."""
         if not is_postgres(self.runtime.engine):
             yield stop.wait
             return
@@ -117,6 +146,20 @@ class Relay:
                 deadline = time.monotonic() + timeout
                 while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
                     if any(True for _ in conn.notifies(timeout=min(left, 0.5), stop_after=1)):
+                        # Every NOTIFY already here is covered by the claim that follows
+                        # (its snapshot starts after this): drain them, claim at once.
+                        for _ in conn.notifies(timeout=0):
+                            pass
                         return
 
             yield wait
+
+
+def delivery_time_limit_ms(settings: Settings) -> int:
+    """Dramatiq's time limit for one delivery: a look and a write at most, with room.
+
+    The heartbeat keeps the lease alive however long that takes; the limit ends a
+    delivery that hangs, and the relay then rescues its intent.
+    """
+    # Connect (5 s) and read for each of two calls, plus the two transactions.
+    return int((2 * (5.0 + settings.datacite_read_timeout) + 10.0) * 1000)

@@ -139,8 +139,10 @@ def _record_error(
     if error is not None:
         doi.last_status = error.status
         doi.last_error = describe(error)
-    still_unknown = _maybe_applied(error) or (plan is not None and plan.look_first and not looked)
-    if not refused and not still_unknown:
+    if _maybe_applied(error):
+        # The grace before the next look counts from when we stopped waiting for it.
+        doi.in_doubt_since = utcnow()
+    elif not refused and not (plan is not None and plan.look_first and not looked):
         doi.in_doubt_since = None  # a definite answer: the write was not applied
     # A snooze gives the attempt counted at start back (pacing is not failure).
     doi.attempts = max(0, intent.attempts - (decision.verdict is Verdict.SNOOZE))

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased
 
-from app import outbox
+from app import outbox, watchdog
 from app.config import Settings
 from app.db import utcnow
 from app.enums import DoiKind, DoiState, DoiTarget, IntentStatus
@@ -55,6 +55,7 @@ def measure(session: Session, settings: Settings, *, now: datetime | None = None
         "enqueued_intents": _bounded(
             session, select(Intent.id).where(Intent.status == IntentStatus.ENQUEUED.value)
         ),
+        "seconds_since_a_relay_pass": watchdog.seconds_since(session, "relay", now=now),
     }
 
 
@@ -94,6 +95,16 @@ def problems_in(checks: dict[str, Any], settings: Settings) -> list[Problem]:
                 "concepts_waiting",
                 f"{_count(checks['concepts_waiting_on_a_failed_version'])} concept DOI(s) wait "
                 "for a version DOI that failed: re-drive the version DOI",
+            )
+        )
+    relay = checks["seconds_since_a_relay_pass"]
+    if lag > 0 and (relay is None or relay > settings.health_silent_seconds):
+        since = "ever" if relay is None else f"for {relay:.0f} s"
+        found.append(
+            Problem(
+                "relay_silent",
+                f"intents are due but no relay has completed a pass {since}: "
+                "is `doiflow relay` running (and not stuck)?",
             )
         )
     silent = checks["seconds_since_a_delivery_finished"]

@@ -4,7 +4,8 @@
   `discarded` (an operator dropped it), so health reports what needs a person now;
 - `intent_events`: deliveries, remote calls and decisions, append-only;
 - `dois.confirmed_url` (a hidden DOI is re-pointed when it differs) and `dois.in_doubt_since`
-  (a write may have been applied without an answer: look before deciding).
+  (a write may have been applied without an answer: look before deciding);
+- `process_beats`: long-running processes (the relay) saying they are alive.
 
 Revision ID: 0003
 Revises: 0002
@@ -53,9 +54,20 @@ def upgrade() -> None:
     )
     op.create_index("ix_intent_events_intent", "intent_events", ["intent_id", "id"])
     op.create_index("ix_intent_events_kind_at", "intent_events", ["kind", "at"])
+    op.create_table(
+        "process_beats",
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("started_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("beat_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_process_beats")),
+    )
+    op.create_index("ix_process_beats_kind", "process_beats", ["kind"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_process_beats_kind", table_name="process_beats")
+    op.drop_table("process_beats")
     op.drop_index("ix_intent_events_kind_at", table_name="intent_events")
     op.drop_index("ix_intent_events_intent", table_name="intent_events")
     op.drop_table("intent_events")

@@ -17,7 +17,7 @@ import psycopg
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
-from app import outbox
+from app import claiming
 from app.db import make_engine
 from app.schema import upgrade
 
@@ -56,7 +56,7 @@ def main() -> int:
     )
     with Session(engine) as session:
         started = time.perf_counter()
-        claims = outbox.claim_due(session, limit=100, lease_seconds=30)
+        claims = claiming.claim_due(session, limit=100, lease_seconds=30)
         elapsed_ms = (time.perf_counter() - started) * 1000
         session.rollback()
     sql, params = statements[0]

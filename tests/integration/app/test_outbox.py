@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app import outbox
+from app import claiming, outbox
 from app.config import load_settings
 from app.db import utcnow
 from app.models import Intent, IntentEvent
@@ -40,7 +40,7 @@ def _add(runtime: Runtime, key: str) -> int:
 
 def _claim(runtime: Runtime, limit: int = 100, lease: float = 30) -> list[outbox.Claim]:
     with runtime.sessions.begin() as session:
-        return outbox.claim_due(session, limit=limit, lease_seconds=lease)
+        return claiming.claim_due(session, limit=limit, lease_seconds=lease)
 
 
 def _intent(runtime: Runtime, intent_id: int) -> Intent:
@@ -75,7 +75,7 @@ def test_two_concurrent_claimers_never_take_the_same_intent(runtime: Runtime) ->
     def claimer(slot: int) -> None:
         with runtime.sessions.begin() as session:
             barrier.wait()
-            claims = outbox.claim_due(session, limit=25, lease_seconds=30)
+            claims = claiming.claim_due(session, limit=25, lease_seconds=30)
             time.sleep(0.3)  # hold the row locks while the other claims
             claimed[slot] = [c.intent_id for c in claims]
 

@@ -8,10 +8,11 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import select
 
-from app import outbox
+from app import claiming, outbox
 from app.clients.remotes import Remotes
 from app.config import Limit
 from app.db import utcnow
+from app.heartbeat import Heartbeat
 from app.models import Intent, IntentEvent
 from app.ratelimit import LocalTokenBucket, RedisTokenBucket
 from app.runner import Runner
@@ -24,7 +25,7 @@ from workers.relay import Relay
 
 def _claim_one(runtime, lease: float = 30) -> outbox.Claim:
     with runtime.sessions.begin() as session:
-        [claim] = outbox.claim_due(session, limit=10, lease_seconds=lease)
+        [claim] = claiming.claim_due(session, limit=10, lease_seconds=lease)
     return claim
 
 
@@ -126,7 +127,10 @@ def test_every_delivery_leaves_a_timeline(make_pipeline) -> None:
     with pipeline.runtime.sessions() as session:
         intent_ids = session.scalars(select(Intent.id).order_by(Intent.id)).all()
     kinds = [e.kind for i in intent_ids for e in _events(pipeline.runtime, i)]
-    assert kinds[:4] == ["started", "call", "retry", "started"]
+    assert kinds[:5] == ["claimed", "started", "call", "retry", "claimed"]
+    # The 503 may have been applied: the next deliveries wait out the write grace
+    # (snoozes), then look before writing again.
+    assert "snooze" in kinds
     calls = [e.data for i in intent_ids for e in _events(pipeline.runtime, i) if e.kind == "call"]
     # The look after a 503 (the write may have been applied), then the write again.
     assert [(c["method"], c["status"]) for c in calls] == [("PUT", 503), ("GET", 404), ("PUT", 201)]
@@ -152,3 +156,40 @@ def test_a_local_throttle_snoozes_exactly_until_the_bucket_has_a_token(runtime, 
     # Then it comes back when the bucket has its next token (`wait` after the drain), not
     # after a growing backoff, and no attempt was spent
     assert wait - 0.05 <= due_after_drain < wait + 1.0
+
+
+def test_a_call_longer_than_the_lease_keeps_its_lease_by_heartbeat(make_pipeline) -> None:
+    # Given a lease of 2 s and a DataCite that takes 5 s to answer
+    pipeline = make_pipeline(LEASE_SECONDS="2", DATACITE_READ_TIMEOUT="10")
+    pipeline.inject({"method": "PUT", "times": 1, "latency_ms": 5000})
+    create(pipeline.runtime, "slow-call")
+    wait_until(lambda: doi_state(pipeline.runtime, concept("slow-call")) == "draft", timeout=20)
+    wait_until(lambda: not open_intents(pipeline.runtime))
+    # Then the delivery kept its lease: never rescued, one write, nothing dropped
+    puts = [r for r in pipeline.datacite_requests() if r["method"] == "PUT"]
+    assert len(puts) == 1
+    with pipeline.runtime.sessions() as session:
+        kinds = session.scalars(select(IntentEvent.kind)).all()
+    assert kinds.count("started") == 1
+    assert "dropped" not in kinds
+
+
+def test_a_delivery_whose_heartbeat_stalled_never_records_its_result(
+    make_pipeline, monkeypatch
+) -> None:
+    # Given heartbeats that stall (the worker's database connection hangs, say)
+    monkeypatch.setattr(Heartbeat, "beat", lambda self: None)
+    pipeline = make_pipeline(LEASE_SECONDS="2", DATACITE_READ_TIMEOUT="10")
+    pipeline.inject({"method": "PUT", "times": 1, "latency_ms": 4000})
+    create(pipeline.runtime, "stalled")
+    wait_until(lambda: doi_state(pipeline.runtime, concept("stalled")) == "draft", timeout=20)
+    with pipeline.runtime.sessions() as session:
+        first = session.scalars(select(Intent.id).order_by(Intent.id)).first()
+    wait_until(lambda: "dropped" in [e.kind for e in _events(pipeline.runtime, first)], timeout=20)
+    # Then the lease lapsed and was rescued; the late answer was dropped, not recorded:
+    # the DOI has exactly one confirmation, from the delivery that held the lease.
+    row = doi_row(pipeline.runtime, concept("stalled"))
+    assert [t.event for t in row.history] == ["confirm_draft"]
+    assert row.history[0].intent_id == first
+    events = [e.kind for e in _events(pipeline.runtime, first)]
+    assert events.count("started") >= 2  # the stalled delivery, then the one after the rescue

@@ -5,11 +5,17 @@ from __future__ import annotations
 import threading
 import time
 
+import dramatiq
+import pytest
+import redis
 from click.testing import CliRunner
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import select, text
 
-from app import outbox
+from app import claiming, outbox, watchdog
 from app.cli import main
+from app.db import utcnow
 from app.models import Intent
 from app.topics import SYNC_DOI
 from tests.fixtures.pipeline import wait_until
@@ -69,3 +75,75 @@ def test_relay_refuses_to_start_without_redis_url(clean_database: str, monkeypat
     result = CliRunner().invoke(main, ["relay"])
     assert result.exit_code == 2
     assert "REDIS_URL is required" in result.output
+
+
+def test_a_pipelined_batch_is_read_by_a_stock_dramatiq_worker(runtime, redis_url) -> None:
+    # Given a plain RedisBroker and a plain actor on the doi queue (no doiflow code)
+    broker = RedisBroker(url=redis_url)
+    seen: list[tuple[int, str]] = []
+
+    @dramatiq.actor(actor_name="sync_doi", queue_name="doi", broker=broker)
+    def sync_doi(intent_id: int, lease_token: str) -> None:
+        seen.append((intent_id, lease_token))
+
+    ids = [_add(runtime, f"doi:{n}") for n in range(25)]
+    # When the relay sends one batch through one pipeline
+    assert Relay(runtime, broker).run_once() == 25
+    worker = dramatiq.Worker(broker, worker_timeout=100)
+    worker.start()
+    try:
+        wait_until(lambda: len(seen) == 25, timeout=10)
+    finally:
+        worker.stop()
+        broker.close()
+    # Then a stock worker consumed every message, with the leases the relay recorded
+    with runtime.sessions() as session:
+        tokens = {i.id: i.lease_token for i in session.scalars(select(Intent))}
+    assert sorted(seen) == sorted((i, tokens[i]) for i in ids)
+
+
+def test_claims_go_back_to_pending_at_once_when_redis_refuses_the_batch(runtime) -> None:
+    broker = RedisBroker(url="redis://127.0.0.1:1/0")  # nothing listens there
+    ids = [_add(runtime, f"doi:{n}") for n in range(3)]
+    with pytest.raises(redis.ConnectionError):
+        Relay(runtime, broker).run_once()
+    with runtime.sessions() as session:
+        intents = session.scalars(select(Intent).where(Intent.id.in_(ids))).all()
+        # Not after a lease: now, untouched attempts, claimable by the next pass.
+        assert {(i.status, i.attempts, i.lease_token) for i in intents} == {("pending", 0, None)}
+
+
+def test_the_claim_plan_does_not_depend_on_fresh_statistics(runtime) -> None:
+    # Given 10,000 intents in flight that the statistics know nothing about
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO outbox (created_at, updated_at, topic, queue, key, payload, status,"
+                " attempts, available_at, lease_token)"
+                " SELECT now(), now(), 'sync_doi', 'doi', 'k' || n, '{}', 'enqueued', 0, now(), 't'"
+                " FROM generate_series(1, 10000) AS n"
+            )
+        )
+    for n in range(50):
+        _add(runtime, f"due:{n}")
+    # Then the per-key checks stay index probes per candidate, never a join of all rows
+    with runtime.engine.connect() as conn:
+        plan = (
+            conn.execute(
+                text("EXPLAIN " + str(claiming.CLAIM.text)),
+                {"now": utcnow(), "limit": 100, "expires": utcnow(), "expires_text": "x"},
+            )
+            .scalars()
+            .all()
+        )
+    shown = "\n".join(plan)
+    assert "SubPlan" in shown, shown
+    assert "Anti Join" not in shown, shown
+    assert "Materialize" not in shown, shown
+
+
+def test_a_relay_records_that_it_is_alive(runtime) -> None:
+    relay = Relay(runtime, _broker())
+    relay.run_once()
+    with runtime.sessions() as session:
+        assert watchdog.seconds_since(session, "relay") is not None

@@ -8,6 +8,7 @@ from datetime import timedelta
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from app import watchdog
 from app.db import utcnow
 from app.models import Doi, Intent
 from app.runtime import Runtime
@@ -40,6 +41,7 @@ def test_healthy(client: FlaskClient, bearer: Bearer) -> None:
         "concepts_waiting_on_a_failed_version": 0,
         "seconds_since_a_delivery_finished": None,
         "enqueued_intents": 0,
+        "seconds_since_a_relay_pass": None,
     }
 
 
@@ -60,7 +62,7 @@ def test_outbox_lag_over_the_limit_is_503(
     assert answer.status_code == 503
     body = answer.get_json()
     assert body["status"] == "failing"
-    assert [p["check"] for p in body["problems"]] == ["outbox_lag"]
+    assert [p["check"] for p in body["problems"]] == ["outbox_lag", "relay_silent"]
     assert "relay" in body["problems"][0]["message"]
     assert body["checks"]["outbox_lag_seconds"] >= 600
 
@@ -136,3 +138,28 @@ def test_other_endpoints_answer_503_while_the_database_is_down(
 
 def test_health_needs_a_token_when_the_database_is_up(client: FlaskClient) -> None:
     assert_error(client.get("/api/health"), 401)
+
+
+def test_a_relay_that_stopped_passing_is_named_while_intents_are_due(
+    make_runtime: Callable[..., Runtime], make_client: Callable[[Runtime], FlaskClient], bearer
+) -> None:
+    runtime = make_runtime(HEALTH_SILENT_SECONDS="30")
+    client = make_client(runtime)
+    with runtime.sessions.begin() as session:
+        watchdog.beat(session, "relay:old", kind="relay", now=utcnow() - timedelta(minutes=5))
+        session.add(
+            Intent(
+                topic="sync_doi",
+                queue="doi",
+                key="doi:1",
+                available_at=utcnow() - timedelta(seconds=5),
+            )
+        )
+    body = client.get("/api/health", headers=bearer("read")).get_json()
+    assert [p["check"] for p in body["problems"]] == ["relay_silent"]
+    assert body["checks"]["seconds_since_a_relay_pass"] >= 300
+    # A relay passing again clears it
+    with runtime.sessions.begin() as session:
+        watchdog.beat(session, "relay:new", kind="relay")
+    body = client.get("/api/health", headers=bearer("read")).get_json()
+    assert body["problems"] == []

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from app import outbox
+from app import claiming
 from app.clients.errors import RemoteDoi
 from app.clients.remotes import Remotes
 from app.models import Doi, Intent
@@ -278,7 +278,7 @@ def test_deleting_a_dataset_while_a_version_is_recorded_does_not_deadlock(
     publish(runtime, "race", "v1")
     version_id = doi_row(runtime, version_doi("race", "v1")).id
     with runtime.sessions.begin() as session:
-        claims = outbox.claim_due(session, limit=10, lease_seconds=60)
+        claims = claiming.claim_due(session, limit=10, lease_seconds=60)
     with runtime.sessions() as session:
         claim = next(
             c for c in claims if session.get(Intent, c.intent_id).key == f"doi:{version_id}"
