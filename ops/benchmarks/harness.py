@@ -192,8 +192,9 @@ class Process:
 class Bench:
     """Owns a benchmark's databases, Redis servers and processes; cleans up on exit."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, admin_url: str | None = None) -> None:
         self.name = name
+        self.admin_url = admin_url or ADMIN_URL
         self.tmp = Path(tempfile.mkdtemp(prefix=f"doiflow-bench-{name}-"))
         self.processes: list[Process] = []
         self.databases: list[str] = []
@@ -216,7 +217,7 @@ class Bench:
                 process.stop(grace=5)
         for name in self.databases:
             with contextlib.suppress(Exception):
-                drop_database(name)
+                drop_database(self.admin_url, name)
         for server in self.redis_servers:
             with contextlib.suppress(Exception):
                 server.kill()
@@ -238,10 +239,10 @@ class Bench:
     def database(self, tag: str = "") -> str:
         """A fresh database migrated to head; its postgresql:// URL. Dropped at the end."""
         name = f"doiflow_bench_{tag + '_' if tag else ''}{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
+        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=10) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         self.databases.append(name)
-        url = f"{ADMIN_URL.rpartition('/')[0]}/{name}"
+        url = f"{self.admin_url.rpartition('/')[0]}/{name}"
         from app.schema import upgrade
 
         upgrade(url)
@@ -267,9 +268,9 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def drop_database(name: str) -> None:
+def drop_database(admin_url: str, name: str) -> None:
     """Drop one scratch database, whoever is still connected."""
-    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
