@@ -1,10 +1,12 @@
-"""The relay's claim (`app.outbox.claim_due`, limit 100) timed beside many enqueued rows.
+"""The relay's claim (`app.outbox.claim_due`, limit 100) timed beside many rows.
 
-The outbox is filled the way the relay leaves it with no workers: `size` rows that were
-pending when statistics were last taken (ANALYZE runs while they are pending) and were
-enqueued afterwards, plus due pending rows. No ANALYZE follows the enqueues: the
-planner sees statistics that predate them, as the issue describes. Each claim runs in
-its own transaction, rolled back, so every timing sees the same rows.
+With `analyze=True` the outbox is filled the way the relay leaves it with no workers:
+`enqueued` rows that were pending when statistics were last taken (ANALYZE runs while
+they are pending) and were enqueued afterwards, plus due pending rows. No ANALYZE
+follows the enqueues: the planner sees statistics that predate them, as the issue
+describes. With `analyze=False` no statistics exist at all, as in a relay run that
+starts right after a burst of inserts. Each claim runs in its own transaction, rolled
+back, so every timing sees the same rows.
 """
 
 from __future__ import annotations
@@ -39,14 +41,18 @@ FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.relname = 
 """
 
 
-def measure(bench: Bench, enqueued: int, due: int = 1000, times: int = 5) -> dict[str, Any]:
+def measure(
+    bench: Bench, enqueued: int, due: int = 1000, *, analyze: bool = True, times: int = 5
+) -> dict[str, Any]:
     """Median and best claim time (ms) with `enqueued` rows in flight; prints the plan."""
     database_url = bench.database("claim")
-    progress(f"claim: {enqueued} enqueued rows, {due} due, statistics taken before enqueueing")
+    stats_note = "statistics taken before enqueueing" if analyze else "no statistics"
+    progress(f"claim: {enqueued} enqueued rows, {due} due, {stats_note}")
     with connect(database_url) as conn:
         conn.execute(FILL, ("doi:e", enqueued))
         conn.execute(FILL, ("doi:p", due))
-        conn.execute("ANALYZE outbox")
+        if analyze:
+            conn.execute("ANALYZE outbox")
         conn.execute(ENQUEUE)
         time.sleep(1.5)  # table statistics reach pg_stat_user_tables within a second
         stats = conn.execute(STATS).fetchone()
@@ -71,15 +77,18 @@ def measure(bench: Bench, enqueued: int, due: int = 1000, times: int = 5) -> dic
         engine.dispose()
     result = {
         "enqueued": enqueued,
+        "due": due,
+        "analyzed_before_enqueue": analyze,
         "claimed": claimed,
         "median_ms": statistics.median(timings),
         "best_ms": min(timings),
         "plan_seq_scan": any("Seq Scan on outbox" in line for line in plan),
-        "stats_reltuples": stats[0] if stats else None,
+        "stats_reltuples": stats[0] if stats else None,  # -1: never analyzed
         "stats_mod_since_analyze": stats[3] if stats else None,
     }
     print(
-        f"claim_due(limit=100) with {enqueued:,} enqueued rows: median {result['median_ms']:.1f} "
+        f"claim_due(limit=100) with {enqueued:,} enqueued and {due:,} due rows ({stats_note}): "
+        f"median {result['median_ms']:.1f} "
         f"ms, best {result['best_ms']:.1f} ms over {times} claims of {claimed}; statistics: "
         f"reltuples {result['stats_reltuples']}, {result['stats_mod_since_analyze']} rows "
         "changed since the last ANALYZE; plan:"
