@@ -57,16 +57,20 @@ def main() -> int:
         "--claim-backlog", type=int, default=-1, help="due rows, no statistics (-1: --due; 0 skips)"
     )
     parser.add_argument("--stall-seconds", type=float, default=30, help="no progress → abort")
+    parser.add_argument(
+        "--lease-seconds", type=float, help="LEASE_SECONDS for the relay (default: the project's)"
+    )
     parser.add_argument("--profile", type=Path, help="run the last run's relay under cProfile")
     args = parser.parse_args()
     if args.claim_backlog < 0:
         args.claim_backlog = args.due
     config = {"due": args.due, "repeat": args.repeat, "limit_batch": args.limit_batch}
+    config["lease_seconds"] = args.lease_seconds
     with Bench("relay") as bench:
         redis_url = bench.redis()
 
         def project(_number: int) -> Run:
-            return measure_relay(bench, redis_url, args.due, args.stall_seconds, None)
+            return measure_relay(bench, redis_url, args, None)
 
         def limit(_number: int) -> Run:
             return measure_limit(bench, redis_url, args.due, args.limit_batch)
@@ -89,9 +93,7 @@ def main() -> int:
         if args.profile:
             # An extra run, not counted: cProfile slows the relay down.
             progress(f"profiling one more relay run into {args.profile}")
-            profiled = measure_relay(
-                bench, redis_url, args.due, args.stall_seconds, args.profile.resolve()
-            )
+            profiled = measure_relay(bench, redis_url, args, args.profile.resolve())
             print(f"profiled run (not counted): relay {profiled['relay_per_s']:,.0f} intents/s")
     if args.profile and args.profile.exists():
         print_profile(args.profile.resolve())
@@ -112,15 +114,20 @@ def describe(number: int, run: Run) -> str:
 
 
 def measure_relay(
-    bench: Bench, redis_url: str, due: int, stall_seconds: float, profile: Path | None
+    bench: Bench, redis_url: str, args: argparse.Namespace, profile: Path | None
 ) -> Run:
     """One relay run on a fresh database: seconds from the seeding commit to all enqueued."""
+    due, stall_seconds = args.due, args.stall_seconds
     database_url = bench.database("relay")
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
-    env = service_env(
-        {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "RELAY_MAX_IN_FLIGHT": str(due + 1)}
-    )
+    settings = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    # No workers complete anything: the in-flight bound would stop the relay at 1000.
+    settings["RELAY_MAX_IN_FLIGHT"] = str(due + 1)
+    if args.lease_seconds:
+        settings["LEASE_SECONDS"] = f"{args.lease_seconds:g}"
+        settings["DATACITE_READ_TIMEOUT"] = f"{min(30, args.lease_seconds / 2):g}"
+    env = service_env(settings)
     relay = start_relay(bench, env, profile=profile)
     with connect(database_url) as conn:
         with conn.transaction():
@@ -205,13 +212,17 @@ def after_run(conn: psycopg.Connection, relay: Process) -> dict[str, Any]:
 def diagnose(conn: psycopg.Connection, relay: Process, seen: tuple[int, int], stall: float) -> str:
     """What the database and the relay look like when nothing has moved for a while."""
     statuses = conn.execute("SELECT status, count(*) FROM outbox GROUP BY 1").fetchall()
+    row = conn.execute("SELECT count(*) FROM outbox WHERE attempts > 0").fetchone()
+    rescues = relay.log_text().count("expired leases rescued")
     activity = conn.execute(
         "SELECT pid, state, wait_event_type, wait_event, left(query, 120) FROM pg_stat_activity "
         "WHERE datname = current_database() AND pid <> pg_backend_pid()"
     ).fetchall()
     return (
         f"no new high of enqueued rows for {stall:g} s, now {seen[0]} enqueued / {seen[1]} in "
-        f"Redis; outbox by status {statuses}; backends {activity}; relay log:\n{relay.tail()}"
+        f"Redis; outbox by status {statuses}; {row[0] if row else 0} rows with attempts > 0 and "
+        f"{rescues} 'expired leases rescued' lines in the relay's log (leases ran out: nothing "
+        f"completes intents here); backends {activity}; relay log:\n{relay.tail(10)}"
     )
 
 
@@ -234,6 +245,8 @@ def print_profile(path: Path, lines: int = 25) -> None:
     print(f"profile of the last run's relay ({path}), top {lines} by own time:")
     stats = pstats.Stats(str(path), stream=sys.stdout)
     stats.sort_stats("tottime").print_stats(lines)
+    print("the same, doiflow's and the broker's functions by cumulative time:")
+    stats.sort_stats("cumulative").print_stats(r"(app|workers|dramatiq/brokers)/", lines)
 
 
 if __name__ == "__main__":
