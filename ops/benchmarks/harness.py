@@ -209,6 +209,10 @@ class Bench:
         return self
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        # A second Ctrl-C or SIGTERM must not cut the cleanup short; each step is bounded.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            self._previous.setdefault(sig, signal.getsignal(sig))
+            signal.signal(sig, signal.SIG_IGN)
         if exc is not None and not isinstance(exc, KeyboardInterrupt):
             for process in self.processes:
                 progress(f"--- {process.name} log (last lines) ---\n{process.tail()}")

@@ -32,7 +32,7 @@ from app.config import load_settings
 from app.runtime import Runtime
 from ops.benchmarks import limits
 from ops.benchmarks.figures import Run, emit, interleaved, latency_summary, medians
-from ops.benchmarks.harness import Bench, progress, service_env, wait_until
+from ops.benchmarks.harness import Bench, connect, progress, service_env, wait_until
 from ops.benchmarks.load import offer
 from ops.benchmarks.stack import start_relay
 
@@ -95,7 +95,9 @@ def describe(number: int, run: Run) -> str:
             f"{'run ' + str(number) if number else 'median'} at {rate} offered "
             f"({project.get('achieved_per_s', math.nan):.0f}/s achieved): commit → Redis p50 "
             f"{project.get('p50_ms', math.nan):.2f} ms, p99 {project.get('p99_ms', math.nan):.2f} "
-            f"ms (max {project.get('max_ms', math.nan):.1f}, {project.get('lost', 0):.0f} lost); "
+            f"ms (max {project.get('max_ms', math.nan):.1f}, {project.get('lost', 0):.0f} lost; "
+            f"claimed p99 {project.get('claimed', {}).get('p99_ms', math.nan):.1f} ms, COMMIT "
+            f"p99 {project.get('commit', {}).get('p99_ms', math.nan):.1f} ms); "
             f"NOTIFY round trip p50 {notify.get('p50_ms', math.nan):.2f} ms, p99 "
             f"{notify.get('p99_ms', math.nan):.2f} ms"
         )
@@ -119,11 +121,14 @@ def measure_project(
     try:
         progress(f"project: {rate:g} intents/s offered for {seconds:g} s ({writers} writers)")
 
+        commits: list[float] = []
+
         def write(k: int) -> tuple[int, float]:
             with runtime.sessions.begin() as session:
                 intent = outbox.add(session, outbox.SYNC_DOI, key=f"doi:{k}", payload={"doi_id": k})
                 intent_id = intent.id
                 committing = time.monotonic()  # leaving the block commits
+            commits.append(time.monotonic() - committing)
             return intent_id, committing
 
         offered = offer(rate, seconds, writers, write)
@@ -133,6 +138,7 @@ def measure_project(
         except TimeoutError:
             progress(f"project: only {client.llen(QUEUE_KEY)} of {expected} messages arrived")
         landed = observer.stop()
+        claimed = claim_lag(database_url)
     finally:
         observer.close()
         runtime.close()
@@ -152,7 +158,20 @@ def measure_project(
         "writer_late_p99_ms": offered.late_ms_p99,
         "lost": expected - len(latencies),
         "notifications": len(landed),
+        # Where the time went: the writers' COMMIT itself, and created → claimed in the rows.
+        "commit": latency_summary(commits),
+        "claimed": claimed,
     }
+
+
+def claim_lag(database_url: str) -> dict[str, float]:
+    """created_at (the writer's flush) → updated_at (the relay's claim), p50/p99/max in ms."""
+    with connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT extract(epoch FROM updated_at - created_at) FROM outbox "
+            "WHERE status = 'enqueued'"
+        ).fetchall()
+    return latency_summary([float(row[0]) for row in rows])
 
 
 class Observer:

@@ -16,8 +16,9 @@ measured alone. It stops when every concept DOI is `draft` in the database.
 The limit, in the same run: with --latency-ms, threads ÷ latency, and the rate of
 `--threads` bare HTTP clients PUTting drafts to the same sandbox (no rate limit only);
 with --rate-limit (given to the workers as DATACITE_RATE_LIMIT and to the sandbox) the
-limit itself, also counting the bucket's initial burst: N / ((N - burst) / rate). The
-429s the sandbox answered are counted from its request log.
+limit counting the bucket's initial burst, N / ((N - burst) / rate), which is the ratio's
+bound, and the nominal rate. The 429s the sandbox answered are counted from its request
+log; "snoozes" are the throttles recorded on the intents (our bucket's and 429s).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 import redis
 import requests
 
-from app.config import load_settings, parse_limit
+from app.config import load_settings
 from app.runtime import Runtime
 from app.services import datasets
 from ops.benchmarks.figures import Run, emit, interleaved, medians, ratio
@@ -45,6 +46,7 @@ from ops.benchmarks.stack import (
     start_sandbox,
     start_worker,
 )
+from ops.sandbox.faults import parse_rate_limit
 
 
 def main() -> int:
@@ -58,7 +60,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--admin-url", help="Postgres admin URL (default $BENCH_POSTGRES_URL)")
     args = parser.parse_args()
-    limit = parse_limit("--rate-limit", args.rate_limit) if args.rate_limit else None
+    # (requests, period seconds), parsed as the sandbox parses its --rate-limit.
+    limit = parse_rate_limit(args.rate_limit) if args.rate_limit else None
     config = {
         k: getattr(args, k) for k in ("datasets", "threads", "latency_ms", "preload", "rate_limit")
     }
@@ -79,22 +82,28 @@ def main() -> int:
             if limit is None:
                 figures["raw_clients_per_s"] = raw_put_rate(sandbox, args, number)
             else:
-                figures["limit_per_s"] = limit.rate
-                if args.datasets > limit.count:
-                    best = (args.datasets - limit.count) / limit.rate
+                count, period = limit
+                figures["limit_per_s"] = count / period
+                if args.datasets > count:
+                    best = (args.datasets - count) / (count / period)
                     figures["limit_with_burst_per_s"] = args.datasets / best
             bench.stop(sandbox.process)
             return figures
 
         def derive(run: Run) -> Run:
-            bound = run.get("threads_over_latency_per_s") or run.get("limit_per_s")
-            extra = {"ratio": ratio(run["dois_per_s"], bound or run["raw_clients_per_s"])}
+            # The ratio is to a bound the pipeline cannot beat: with a rate limit, the
+            # limit counting its initial burst (the nominal rate can be beaten by it).
+            bound = (
+                run.get("threads_over_latency_per_s")
+                or run.get("limit_with_burst_per_s")
+                or run.get("limit_per_s")
+                or run["raw_clients_per_s"]
+            )
+            extra = {"ratio": ratio(run["dois_per_s"], bound)}
             if "raw_clients_per_s" in run:
                 extra["ratio_to_raw_clients"] = ratio(run["dois_per_s"], run["raw_clients_per_s"])
-            if "limit_with_burst_per_s" in run:
-                extra["ratio_to_limit_with_burst"] = ratio(
-                    run["dois_per_s"], run["limit_with_burst_per_s"]
-                )
+            if "limit_per_s" in run:
+                extra["ratio_to_nominal_limit"] = ratio(run["dois_per_s"], run["limit_per_s"])
             return extra
 
         runs = interleaved(args.repeat, [project, anchor], describe, derive)
@@ -122,8 +131,8 @@ def describe(number: int, run: Run) -> str:
             "with the initial burst)"
         )
     parts.append(f"ratio {run['ratio']:.3f}")
-    if "ratio_to_limit_with_burst" in run:
-        parts.append(f"ratio to the limit with burst {run['ratio_to_limit_with_burst']:.3f}")
+    if "ratio_to_nominal_limit" in run:
+        parts.append(f"ratio to the nominal limit {run['ratio_to_nominal_limit']:.3f}")
     if "ratio_to_raw_clients" in run:
         parts.append(f"ratio to bare clients {run['ratio_to_raw_clients']:.3f}")
     return "; ".join(parts)
