@@ -23,6 +23,7 @@ import multiprocessing
 import sys
 import time
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -34,6 +35,7 @@ from ops.benchmarks import limits
 from ops.benchmarks.figures import Run, emit, interleaved, latency_summary, medians
 from ops.benchmarks.harness import Bench, connect, progress, service_env, wait_until
 from ops.benchmarks.load import offer
+from ops.benchmarks.relay import print_profile
 from ops.benchmarks.stack import start_relay
 
 QUEUE_KEY = "dramatiq:doi"  # dramatiq's RedisBroker: list of ids; the messages in its .msgs hash
@@ -47,6 +49,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10, help="how long each rate is offered")
     parser.add_argument("--writers", type=int, default=0, help="writer threads (0: rate/250)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--profile", type=Path, help="one more run at the last rate, relay profiled"
+    )
     args = parser.parse_args()
     rates = args.rate or [100.0]
     config = {"rates": rates, "seconds": args.seconds, "repeat": args.repeat}
@@ -59,7 +64,16 @@ def main() -> int:
             steps.append(_anchor_step(bench, rate, args.seconds, writers))
         runs = interleaved(args.repeat, steps, describe)
         median = medians(runs)
+        if args.profile:
+            # An extra run, not counted: cProfile slows the relay down.
+            rate = rates[-1]
+            writers = args.writers or max(1, math.ceil(rate / 250))
+            profile = args.profile.resolve()
+            extra = measure_project(bench, redis_url, rate, args.seconds, writers, profile)
+            print(describe(0, {f"profiled run (not counted) {rate:g}/s": {"project": extra}}))
     print(f"median of {len(runs)}:\n{describe(0, median)}")
+    if args.profile and args.profile.exists():
+        print_profile(args.profile.resolve())
     emit("latency", config, runs, median)
     return 0
 
@@ -105,7 +119,12 @@ def describe(number: int, run: Run) -> str:
 
 
 def measure_project(
-    bench: Bench, redis_url: str, rate: float, seconds: float, writers: int
+    bench: Bench,
+    redis_url: str,
+    rate: float,
+    seconds: float,
+    writers: int,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     """One rate: intents committed through app.outbox.add, observed landing in Redis."""
     database_url = bench.database("latency")
@@ -115,7 +134,8 @@ def measure_project(
     settings = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
     # No workers: every intent stays enqueued, so in-flight bounding must not stop the relay.
     in_flight = str(int(rate * seconds) * 2 + 1000)
-    relay = start_relay(bench, service_env({**settings, "RELAY_MAX_IN_FLIGHT": in_flight}))
+    relay_env = service_env({**settings, "RELAY_MAX_IN_FLIGHT": in_flight})
+    relay = start_relay(bench, relay_env, profile=profile)
     runtime = Runtime.from_settings(load_settings(settings))
     observer = Observer(redis_url)
     try:
