@@ -51,12 +51,11 @@ def measure(
     with connect(database_url) as conn:
         conn.execute(FILL, ("doi:e", enqueued))
         conn.execute(FILL, ("doi:p", due))
+        _flush_stats(conn)  # so the inserts are counted before the ANALYZE, not after it
         if analyze:
             conn.execute("ANALYZE outbox")
         conn.execute(ENQUEUE)
-        # This backend's table counters reach pg_stat_user_tables when it flushes them.
-        conn.execute("SELECT pg_stat_force_next_flush()")
-        conn.execute("SELECT 1")
+        _flush_stats(conn)
         stats = conn.execute(STATS).fetchone()
     engine = make_engine(sqlalchemy_url(database_url))
     statements: list[tuple[str, Any]] = []
@@ -97,6 +96,12 @@ def measure(
     )
     print("    " + "\n    ".join(plan))
     return result
+
+
+def _flush_stats(conn: Any) -> None:
+    # A backend's table counters reach pg_stat_user_tables only when it flushes them.
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    conn.execute("SELECT 1")
 
 
 def explain(engine: Any, sql: str, params: Any) -> list[str]:
