@@ -2,9 +2,10 @@
 
     python -m ops.benchmarks.claim_plan [--rows 200000] [--admin-url postgresql://postgres@127.0.0.1/postgres]
 
-Creates a scratch database, fills the outbox (1% pending, 1% enqueued, the rest done),
-prints EXPLAIN ANALYZE of the claim query and the measured claim time, and exits 1 if
-Postgres chose a sequential scan of the outbox.
+Creates its own scratch database (doiflow_bench_plan_<uuid>, dropped at the end), fills
+the outbox (1% pending, 1% enqueued, the rest done), prints EXPLAIN ANALYZE of the claim
+query and the measured claim time, and exits 1 if Postgres chose a sequential scan of
+the outbox.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ import argparse
 import sys
 import time
 
-import psycopg
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from app import claiming
 from app.db import make_engine
-from app.schema import upgrade
+from ops.benchmarks.harness import ADMIN_URL, Bench, sqlalchemy_url
 
 FILL = """
 INSERT INTO outbox
@@ -35,18 +35,18 @@ def main() -> int:
     """Run the benchmark; 0 when the claim uses the index."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--admin-url", default=ADMIN_URL)
     args = parser.parse_args()
-    name = "doiflow_claim_plan"
-    with psycopg.connect(args.admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = args.admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    engine = make_engine(f"{base}/{name}")
-    upgrade(str(engine.url.render_as_string(hide_password=False)))
-    print(f"filling the outbox with {args.rows} rows ...", flush=True)
+    with Bench("plan", args.admin_url) as bench:
+        return measure(sqlalchemy_url(bench.database("plan")), args.rows)
+
+
+def measure(url: str, rows: int) -> int:
+    """Fill, explain and time the claim on the database at `url`."""
+    engine = make_engine(url)
+    print(f"filling the outbox with {rows} rows ...", flush=True)
     with engine.begin() as conn:
-        conn.execute(text(FILL), {"rows": args.rows})
+        conn.execute(text(FILL), {"rows": rows})
         conn.execute(text("ANALYZE outbox"))
     statements: list[tuple[str, object]] = []
     event.listen(
@@ -66,7 +66,7 @@ def main() -> int:
         plan = [row[0] for row in cursor.fetchall()]
     print("\n".join(plan))
     print(
-        f"claimed {len(claims)} of {args.rows // 100} due intents in {elapsed_ms:.1f} ms "
+        f"claimed {len(claims)} of {rows // 100} due intents in {elapsed_ms:.1f} ms "
         "(first call, cold)"
     )
     engine.dispose()
