@@ -1,4 +1,4 @@
-"""The relay's claim (`app.outbox.claim_due`, limit 100) timed beside many rows.
+"""The relay's claim (`app.claiming.claim_due`, limit 100) timed beside many rows.
 
 With `analyze=True` the outbox is filled the way the relay leaves it with no workers:
 `enqueued` rows that were pending when statistics were last taken (ANALYZE runs while
@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from app import outbox
+from app import claiming
 from app.db import make_engine
 from ops.benchmarks.harness import Bench, connect, progress, sqlalchemy_url
 
@@ -69,7 +69,7 @@ def measure(
         for _ in range(times):
             with Session(engine) as session:
                 started = time.perf_counter()
-                claimed = len(outbox.claim_due(session, limit=100, lease_seconds=120))
+                claimed = len(claiming.claim_due(session, limit=100, lease_seconds=120))
                 timings.append((time.perf_counter() - started) * 1000)
                 session.rollback()
         sql, params = statements[0]

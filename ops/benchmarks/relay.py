@@ -9,7 +9,7 @@ sync_doi, queue doi, distinct keys) are inserted and NOTIFYed in one transaction
 the clock runs from that commit until every intent is `enqueued` and its message is
 in Redis (polled every 50 ms). Then, in the same run, the limit: a raw batched
 `UPDATE … SKIP LOCKED RETURNING` claim over a scratch table and pipelined Dramatiq-shaped
-Redis writes, in series: 1 / (1/claim + 1/redis). Finally `app.outbox.claim_due`
+Redis writes, in series: 1 / (1/claim + 1/redis). Finally `app.claiming.claim_due`
 (limit 100) is timed in-process over 0, 10k and 100k enqueued rows whose statistics
 predate the enqueues, and over --due pending rows with no statistics at all (the state
 each run above starts in), each with its EXPLAIN ANALYZE plan.
