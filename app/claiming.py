@@ -57,6 +57,15 @@ CLAIM = text(
     """
 )
 
+# For this transaction only: the claim is always a walk of ix_outbox_due in order that
+# stops at LIMIT, with the per-key probes above. Stale or missing statistics (a burst
+# of inserts, enqueues since the last ANALYZE) otherwise make Postgres sort every due
+# row first, or JIT-compile a plan it costs at millions (200 ms, for 1 ms of work).
+STEADY_PLAN = text(
+    "SELECT set_config('jit', 'off', true), set_config('enable_sort', 'off', true),"
+    " set_config('enable_bitmapscan', 'off', true)"
+)
+
 RELEASE = text(
     """
     UPDATE outbox
@@ -76,6 +85,7 @@ def claim_due(
     if not is_postgres(session):
         return outbox.claim_due(session, limit=limit, lease_seconds=lease_seconds, now=now)
     expires = now + timedelta(seconds=lease_seconds)
+    session.execute(STEADY_PLAN)
     rows = session.execute(
         CLAIM,
         {"now": now, "limit": limit, "expires": expires, "expires_text": expires.isoformat()},
@@ -117,3 +127,14 @@ def in_flight(session: Session, *, up_to: int) -> int:
     """How many intents are enqueued, counted no further than `up_to` (a bounded index scan)."""
     enqueued = select(Intent.id).where(Intent.status == IntentStatus.ENQUEUED.value).limit(up_to)
     return int(session.scalar(select(func.count()).select_from(enqueued.subquery())) or 0)
+
+
+def seconds_to_next_due(session: Session, *, now: datetime | None = None) -> float | None:
+    """Seconds until the next pending intent becomes due (an index lookup); None if none."""
+    now = now or utcnow()
+    nxt = session.scalar(
+        select(func.min(Intent.available_at)).where(
+            Intent.status == IntentStatus.PENDING.value, Intent.available_at > now
+        )
+    )
+    return None if nxt is None else max(0.0, (nxt - now).total_seconds())

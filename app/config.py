@@ -78,7 +78,7 @@ class Settings:
     # A write whose answer was lost may still be applied this long after doiflow stopped
     # waiting for it (DataCite still working on it): the look that decides waits for it.
     datacite_write_grace_seconds: float = 15.0
-    relay_batch_size: int = 100
+    relay_batch_size: int = 500
     relay_poll_seconds: float = 1.0
     relay_max_in_flight: int = 1000
     datacite_rate_limit: Limit = Limit(3000, 300)  # DataCite production; its test system: 750
@@ -205,7 +205,7 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
             "DATACITE_WRITE_GRACE_SECONDS", get("DATACITE_WRITE_GRACE_SECONDS"), 15.0
         ),
         relay_batch_size=int(
-            parse_number("RELAY_BATCH_SIZE", get("RELAY_BATCH_SIZE"), 100, minimum=1)
+            parse_number("RELAY_BATCH_SIZE", get("RELAY_BATCH_SIZE"), 500, minimum=1)
         ),
         datacite_rate_limit=parse_limit(
             "DATACITE_RATE_LIMIT", get("DATACITE_RATE_LIMIT") or "3000/300s"

@@ -183,6 +183,21 @@ class Intent(Base):
             sqlite_where=text("status = 'pending'"),
         ),
         Index("ix_outbox_key_status", "key", "status"),
+        # The claim's per-key probes: is this key in flight, is an older intent waiting?
+        # Partial indexes on the key make each probe a key lookup whatever the statistics.
+        Index(
+            "ix_outbox_enqueued_key",
+            "key",
+            postgresql_where=text("status = 'enqueued'"),
+            sqlite_where=text("status = 'enqueued'"),
+        ),
+        Index(
+            "ix_outbox_pending_key",
+            "key",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
         Index(
             "ix_outbox_lease",
             "lease_expires_at",

@@ -37,6 +37,9 @@ from app.topics import Topic
 
 log = logging.getLogger("doiflow.runner")
 
+# The payload key of a token the rate limiter reserved for an intent's next try.
+RESERVATION = "reservation"
+
 PlanT = TypeVar("PlanT")
 OutcomeT = TypeVar("OutcomeT")
 
@@ -217,20 +220,17 @@ class Runner:
         if decision is None or error is None:
             outbox.complete(session, intent.id, token)
             outbox.record_event(session, intent.id, "done")
+            # A successor waiting for this key (coalesced, so never NOTIFYed) is claimable
+            # now: wake the relay instead of leaving it to the next poll.
+            outbox.notify(session)
             return
         text = f"{decision.reason}: {error}"[:4000]
         if decision.verdict is Verdict.FAIL:
             outbox.fail(session, intent.id, token, text)
             log.error("intent failed", extra={"action": "intent_failed", "error": text})
         else:
-            payload = None
-            delta = attempts_delta
-            if decision.verdict is Verdict.SNOOZE:
-                payload = {
-                    **intent.payload,
-                    "throttles": int(intent.payload.get("throttles", 0)) + 1,
-                }
-                delta -= 1
+            payload = _payload_after(intent.payload, decision, error)
+            delta = attempts_delta - (decision.verdict is Verdict.SNOOZE)
             outbox.retry_later(
                 session,
                 intent.id,
@@ -301,3 +301,17 @@ class Runner:
 def _record_calls(session: Session, intent_id: int, made: list[dict[str, Any]]) -> None:
     for call in made:
         outbox.record_event(session, intent_id, "call", **call)
+
+
+def _payload_after(
+    payload: dict[str, Any], decision: RetryDecision, error: RemoteError
+) -> dict[str, Any] | None:
+    """The intent's payload for its next try: throttles counted, a rate-limit reservation kept."""
+    kept = {k: v for k, v in payload.items() if k != RESERVATION}
+    if decision.verdict is not Verdict.SNOOZE:
+        return kept if kept != payload else None
+    kept["throttles"] = int(payload.get("throttles", 0)) + 1
+    reserved = getattr(error, "reserved_until", None)
+    if reserved is not None:
+        kept[RESERVATION] = reserved
+    return kept

@@ -20,6 +20,7 @@ from datetime import datetime
 
 import dramatiq
 import psycopg
+from sqlalchemy.orm import Session
 
 from app import claiming, outbox, watchdog
 from app.config import Settings
@@ -43,16 +44,17 @@ class Relay:
         self.settings = runtime.settings
         self.name = f"relay:{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._beat_at = 0.0
+        self.next_due = self.settings.relay_poll_seconds
+        self._in_flight_at_most = self.settings.relay_max_in_flight  # unknown: count first
 
     def run_once(self, now: datetime | None = None) -> int:
         """Rescue expired leases, then claim and send one batch; returns how many were sent."""
         settings = self.settings
         now = now or utcnow()
+        self.next_due = settings.relay_poll_seconds
         with self.runtime.sessions.begin() as session:
             rescued = outbox.rescue_expired(session, now=now)
-            # Never let more wait in Redis than the workers can start within a lease.
-            limit = settings.relay_max_in_flight
-            room = min(settings.relay_batch_size, limit - claiming.in_flight(session, up_to=limit))
+            room = self._room(session)
             claims = (
                 claiming.claim_due(
                     session, limit=room, lease_seconds=settings.lease_seconds, now=now
@@ -60,13 +62,29 @@ class Relay:
                 if room > 0
                 else []
             )
+            soonest = claiming.seconds_to_next_due(session, now=now)
+            if soonest is not None:
+                # A snoozed intent (a 429, our rate limit) is claimed the moment it is due.
+                self.next_due = min(self.next_due, soonest)
         if rescued:
             log.warning(
                 "expired leases rescued", extra={"action": "relay_rescue", "count": rescued}
             )
         sent = self._send(claims)
+        self._in_flight_at_most += sent
         self._beat()
         return sent
+
+    def _room(self, session: Session) -> int:
+        """How many intents this pass may claim under RELAY_MAX_IN_FLIGHT (a bounded count).
+
+        Completions only lower the number in flight, so the last count plus what was
+        sent since is an upper bound: the count runs only when that bound nears the limit.
+        """
+        batch, limit = self.settings.relay_batch_size, self.settings.relay_max_in_flight
+        if self._in_flight_at_most + batch > limit:
+            self._in_flight_at_most = claiming.in_flight(session, up_to=limit)
+        return max(0, min(batch, limit - self._in_flight_at_most))
 
     def _send(self, claims: list[outbox.Claim]) -> int:
         known = [c for c in claims if c.topic in REGISTRY]
@@ -127,7 +145,7 @@ class Relay:
                     sent = 0
                     stop.wait(self.settings.relay_poll_seconds)
                 if sent < self.settings.relay_batch_size:
-                    wait(self.settings.relay_poll_seconds)
+                    wait(self.next_due)
 
     @contextmanager
     def _wakeups(self, stop: threading.Event) -> Iterator[Callable[[float], object]]:

@@ -77,12 +77,15 @@ class ThrottledError(RemoteError):
         *,
         retry_after: float | None = None,
         exact: bool = False,
+        reserved_until: float | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
         # True when `retry_after` is exactly when a token is free (our own rate limiter).
         self.exact = exact
+        # Epoch seconds of a token our rate limiter reserved for the next try, if any.
+        self.reserved_until = reserved_until
 
 
 class UnexpectedError(TransientError):

@@ -8,6 +8,7 @@ an earlier answer was lost (`execute`), and hands the answer to `doi_outcome`.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from app.db import utcnow
 from app.enums import DoiState
 from app.models import Doi, Intent
 from app.retry import RetryDecision
-from app.runner import Failure
+from app.runner import RESERVATION, Failure
 from app.services import doi_outcome, payloads
 from app.services.doi_policy import MISSING, WRITES, Action, Situation, decide, situation
 from app.services.metadata import metadata_hash, remote_holds
@@ -42,6 +43,7 @@ class Plan:
     url: str
     look_first: bool
     wait_seconds: float = 0.0
+    reservation: float | None = None  # epoch seconds of a rate-limit token already ours
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class DoiSyncHandler:
             url=payloads.desired_url(settings, doi),
             look_first=look_first,
             wait_seconds=wait,
+            reservation=intent.payload.get(RESERVATION),
         )
 
     def execute(self, remotes: Remotes, plan: Plan) -> Outcome:
@@ -106,8 +109,9 @@ class DoiSyncHandler:
             )
             return Outcome(Action.WAIT, error=error)
         looked, seen, now = False, None, plan.situation
+        tokens = _Tokens(remotes, plan.reservation)
         if plan.look_first:
-            _take_token(remotes)
+            tokens.take()
             seen = client.get(plan.doi)
             looked = True
             now = _as_seen(plan, seen)
@@ -116,7 +120,7 @@ class DoiSyncHandler:
         if action in (Action.NONE, Action.GONE):
             return found
         try:
-            _take_token(remotes)
+            tokens.take()
             result = _call(client, action, plan)
         except RemoteError as error:
             return dataclasses.replace(found, error=error)
@@ -164,11 +168,32 @@ def _grace_left(settings: Settings, doi: Doi) -> float:
     return max(0.0, settings.datacite_write_grace_seconds - waited)
 
 
-def _take_token(remotes: Remotes) -> None:
-    wait = remotes.datacite_bucket.take()
-    if wait > 0:
-        # Over our own budget: snooze exactly until a token is free, without asking DataCite.
-        raise ThrottledError("local DataCite rate limit reached", retry_after=wait, exact=True)
+class _Tokens:
+    """This delivery's takes from the shared bucket; the first may use a reservation."""
+
+    def __init__(self, remotes: Remotes, reservation: float | None) -> None:
+        self.remotes = remotes
+        self.reservation = reservation
+
+    def take(self) -> None:
+        """Go ahead, or raise the exact snooze (with the token reserved for the next try)."""
+        reserved, self.reservation = self.reservation, None
+        if reserved is not None and time.time() >= reserved - RESERVATION_SLACK:
+            return  # reserved by the take that snoozed us: already paid for
+        grant = self.remotes.datacite_bucket.take()
+        if grant.wait > 0:
+            # Over our own budget: snooze until our token, without asking DataCite.
+            until = time.time() + grant.wait if grant.reserved else None
+            raise ThrottledError(
+                "local DataCite rate limit reached",
+                retry_after=grant.wait,
+                exact=True,
+                reserved_until=until,
+            )
+
+
+# A reservation may be used this early (the relay's clock and the snooze's rounding).
+RESERVATION_SLACK = 0.05
 
 
 def _call(client: DataCiteClient, action: Action, plan: Plan) -> RemoteDoi:

@@ -39,6 +39,12 @@ def upgrade() -> None:
     op.add_column(
         "dois", sa.Column("in_doubt_since", app.db.UTCDateTime(timezone=True), nullable=True)
     )
+    for name, columns, status in (
+        ("ix_outbox_enqueued_key", ["key"], "enqueued"),
+        ("ix_outbox_pending_key", ["key", "id"], "pending"),
+    ):
+        where = sa.text(f"status = '{status}'")
+        op.create_index(name, "outbox", columns, postgresql_where=where, sqlite_where=where)
     op.create_table(
         "intent_events",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -66,6 +72,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_pending_key", table_name="outbox")
+    op.drop_index("ix_outbox_enqueued_key", table_name="outbox")
     op.drop_index("ix_process_beats_kind", table_name="process_beats")
     op.drop_table("process_beats")
     op.drop_index("ix_intent_events_kind_at", table_name="intent_events")

@@ -143,7 +143,7 @@ def test_a_local_throttle_snoozes_exactly_until_the_bucket_has_a_token(runtime, 
     # Given a rate limit of one request per `wait` seconds, just spent
     remotes = Remotes(runtime.settings)
     remotes._bucket = LocalTokenBucket(Limit(1, wait))
-    assert remotes._bucket.take() == 0.0
+    assert remotes._bucket.take().wait == 0.0
     drained_at = utcnow()
     create(runtime, "paced")
     claim = _claim_one(runtime)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app import ratelimit
 from app.config import ConfigError, Limit, load_settings, parse_limit
 from app.ratelimit import LocalTokenBucket
 
@@ -26,7 +27,17 @@ def test_parse_limit_refuses_nonsense_naming_the_variable(text: str) -> None:
         parse_limit("DATACITE_RATE_LIMIT", text)
 
 
-def test_local_bucket_grants_capacity_then_asks_to_wait() -> None:
-    bucket = LocalTokenBucket(Limit(2, 60))
-    assert [bucket.take(), bucket.take()] == [0.0, 0.0]
-    assert 29 < bucket.take() <= 30
+def test_local_bucket_grants_capacity_then_reserves_slots_then_asks_to_wait(monkeypatch) -> None:
+    monkeypatch.setattr(ratelimit, "RESERVE_AHEAD_SECONDS", 60)  # debt: 2 tokens
+    bucket = LocalTokenBucket(Limit(2, 60))  # a token every 30 s, two at once
+    assert [bucket.take().wait, bucket.take().wait] == [0.0, 0.0]
+    # Empty: each caller is given the next free token, a slot of its own
+    third, fourth = bucket.take(), bucket.take()
+    assert third.reserved
+    assert 29 < third.wait <= 30
+    assert fourth.reserved
+    assert 59 < fourth.wait <= 60
+    # The debt is bounded to one window: beyond it, come back later, nothing reserved
+    fifth = bucket.take()
+    assert not fifth.reserved
+    assert 29 < fifth.wait <= 30
