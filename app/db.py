@@ -62,7 +62,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # No ping on every checkout (two round trips a request): connections are recycled
+    # before a server or proxy drops them idle, and one that died anyway fails its
+    # transaction once, which invalidates the pool (web: a 503 to retry; workers: a retry).
+    return create_engine(url, pool_recycle=300, **kwargs)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

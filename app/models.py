@@ -135,8 +135,9 @@ class Doi(Base):
 
     dataset: Mapped[Dataset] = relationship()
     version: Mapped[Version | None] = relationship()
+    # Loaded when read (the API's DOI view, re-drive decisions), not with every DOI row.
     history: Mapped[list[DoiTransition]] = relationship(
-        back_populates="doi", order_by="DoiTransition.id", lazy="selectin"
+        back_populates="doi", order_by="DoiTransition.id", lazy="select"
     )
 
     @property

@@ -43,17 +43,30 @@ class Claim:
     lease_token: str
 
 
-def add(session: Session, topic: Topic, key: str, payload: dict[str, Any] | None = None) -> Intent:
-    """Record an intent, coalesced: one already waiting for the same key and topic is reused."""
+def add(
+    session: Session,
+    topic: Topic,
+    key: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    fresh: bool = False,
+) -> Intent:
+    """Record an intent, coalesced: one already waiting for the same key and topic is reused.
+
+    `fresh=True` says the key was born in this transaction (a new DOI's id), so nothing
+    can be waiting for it and the lookup is skipped.
+    """
     # FOR UPDATE waits for a relay that is claiming the waiting row right now; once it
     # commits the row is no longer pending and we add a fresh one, so no change is lost.
-    waiting = session.scalars(
-        select(Intent)
-        .where(Intent.key == key, Intent.topic == topic.name, Intent.status == PENDING)
-        .order_by(Intent.id)
-        .limit(1)
-        .with_for_update()
-    ).first()
+    waiting = None
+    if not fresh:
+        waiting = session.scalars(
+            select(Intent)
+            .where(Intent.key == key, Intent.topic == topic.name, Intent.status == PENDING)
+            .order_by(Intent.id)
+            .limit(1)
+            .with_for_update()
+        ).first()
     if waiting is not None:
         return waiting
     intent = Intent(topic=topic.name, queue=topic.queue, key=key, payload=payload or {})

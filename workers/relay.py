@@ -164,13 +164,23 @@ class Relay:
                 deadline = time.monotonic() + timeout
                 while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
                     if any(True for _ in conn.notifies(timeout=min(left, 0.5), stop_after=1)):
-                        # Every NOTIFY already here is covered by the claim that follows
-                        # (its snapshot starts after this): drain them, claim at once.
-                        for _ in conn.notifies(timeout=0):
-                            pass
+                        _drain(conn)
                         return
 
             yield wait
+
+
+# How long a wake-up may spend swallowing the NOTIFYs that queued up behind the first.
+DRAIN_SECONDS = 0.002
+
+
+def _drain(conn: psycopg.Connection[object]) -> None:
+    """Swallow the NOTIFYs already queued: the claim that follows (its snapshot starts after
+    this) covers them. Bounded in time, since under load they never stop arriving."""
+    until = time.monotonic() + DRAIN_SECONDS
+    for _ in conn.notifies(timeout=0):
+        if time.monotonic() >= until:
+            return
 
 
 def delivery_time_limit_ms(settings: Settings) -> int:

@@ -9,7 +9,7 @@ from typing import ParamSpec, TypeVar
 
 from flask import g, request
 
-from app.api.context import transaction
+from app.api.context import request_transaction, transaction
 from app.api.errors import ApiError
 from app.enums import Scope
 from app.services import tokens
@@ -27,24 +27,27 @@ class Caller:
 
 
 def require(scope: Scope) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Decorate a view so it runs only for a live token holding `scope` (or a higher one)."""
+    """Decorate a view so it runs only for a live token holding `scope` (or a higher one).
+
+    The token is checked in the request's one transaction, which the view then joins.
+    """
 
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(view)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-            g.caller = authenticate_request(scope)
-            return view(*args, **kwargs)
+            plain = _bearer_token()  # a missing header costs no transaction at all
+            with request_transaction():
+                g.caller = authenticate_request(scope, plain)
+                return view(*args, **kwargs)
 
         return guarded
 
     return decorate
 
 
-def authenticate_request(scope: Scope) -> Caller:
+def authenticate_request(scope: Scope, plain: str | None = None) -> Caller:
     """The caller behind this request's bearer token, or a 401/403 ApiError."""
-    plain = _bearer_token()
-    # A short transaction of its own: last_used_at is committed at once, so the request's
-    # own transaction never holds the token row locked while it works.
+    plain = plain if plain is not None else _bearer_token()
     with transaction() as session:
         token = tokens.authenticate(session, plain)
         if token is None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.runtime import Runtime
 
 EXTENSION = "doiflow"
+SESSION = "doiflow_session"
 
 
 def current_runtime() -> Runtime:
@@ -27,6 +28,25 @@ def current_settings() -> Settings:
 
 @contextmanager
 def transaction() -> Iterator[Session]:
-    """One transaction owned by the view: committed on success, rolled back on any error."""
+    """The request's one transaction: committed on success, rolled back on any error.
+
+    Authentication opens it (`request_transaction`); the view's `with transaction()` then
+    joins it, so a request costs one BEGIN and one COMMIT, its token check included.
+    """
+    session: Session | None = g.get(SESSION)
+    if session is not None:
+        yield session
+        return
     with current_runtime().sessions.begin() as session:
         yield session
+
+
+@contextmanager
+def request_transaction() -> Iterator[Session]:
+    """Open the request's transaction; `transaction()` inside the block joins it."""
+    with current_runtime().sessions.begin() as session:
+        g.setdefault(SESSION, session)
+        try:
+            yield session
+        finally:
+            g.pop(SESSION, None)

@@ -16,7 +16,7 @@ from app.db import utcnow
 from app.enums import DoiKind, DoiState, DoiTarget
 from app.models import Blob, Dataset, Doi, Job, Version
 from app.services import dois, identifiers, jobs
-from app.services.doi_policy import request_sync, retire_target
+from app.services.doi_policy import queue_first_sync, request_sync, retire_target
 from app.services.errors import ConflictError, InvalidInputError, NotFoundError, UnprocessableError
 from app.services.metadata import kernel4_problems
 from app.services.payloads import concept_doi_of
@@ -54,11 +54,11 @@ def create_dataset(
         raise ConflictError(
             f"dataset {existing!r} already exists; ids may not differ only in case (DOIs ignore it)"
         )
-    dataset = Dataset(id=dataset_id, embargoed=embargoed, draft_metadata=metadata)
+    # versions=[]: a new dataset has none, and reading them then needs no query.
+    dataset = Dataset(id=dataset_id, embargoed=embargoed, draft_metadata=metadata, versions=[])
     session.add(dataset)
-    session.flush()
     if not embargoed:
-        _create_concept_doi(settings, session, dataset)
+        _create_concept_doi(settings, session, dataset, new_dataset=True)
     return dataset
 
 
@@ -169,8 +169,12 @@ def delete_version(settings: Settings, session: Session, dataset_id: str, name: 
     return dataset
 
 
-def _create_concept_doi(settings: Settings, session: Session, dataset: Dataset) -> Doi | None:
-    if not settings.datacite_configured or concept_doi_of(session, dataset.id) is not None:
+def _create_concept_doi(
+    settings: Settings, session: Session, dataset: Dataset, *, new_dataset: bool = False
+) -> Doi | None:
+    if not settings.datacite_configured:
+        return None
+    if not new_dataset and concept_doi_of(session, dataset.id) is not None:
         return None
     doi = Doi(
         doi=identifiers.concept_doi(
@@ -180,10 +184,11 @@ def _create_concept_doi(settings: Settings, session: Session, dataset: Dataset) 
         dataset_id=dataset.id,
         state=DoiState.PENDING.value,
         target=DoiTarget.DRAFT.value,
+        history=[],
     )
     session.add(doi)
     session.flush()
-    request_sync(session, settings, doi)
+    queue_first_sync(session, settings, doi)
     return doi
 
 
@@ -201,6 +206,7 @@ def _publish_dois(
         version_id=version.id,
         state=DoiState.PENDING.value,
         target=target.value,
+        history=[],
     )
     session.add(version_doi)
     concept = concept_doi_of(session, dataset.id, for_update=True) or _create_concept_doi(
@@ -212,7 +218,7 @@ def _publish_dois(
             dois.redrive(settings, session, concept, reason="new version published")
     session.flush()
     # The concept cites the version, so it is synced once the version DOI is confirmed.
-    request_sync(session, settings, version_doi)
+    queue_first_sync(session, settings, version_doi)
     return version_doi, concept
 
 

@@ -134,6 +134,17 @@ def request_sync(session: Session, settings: Settings, doi: Doi) -> Intent | Non
     return outbox.add(session, SYNC_DOI, key=sync_key(doi), payload={"doi_id": doi.id})
 
 
+def queue_first_sync(session: Session, settings: Settings, doi: Doi) -> Intent | None:
+    """Queue the first sync of a DOI created in this transaction: it always needs one.
+
+    Nothing is at DataCite yet and nothing can be queued for its new id, so neither the
+    decision nor the coalescing lookup has anything to find.
+    """
+    if not settings.datacite_configured:
+        return None
+    return outbox.add(session, SYNC_DOI, key=sync_key(doi), payload={"doi_id": doi.id}, fresh=True)
+
+
 def sync_key(doi: Doi) -> str:
     """The outbox key of a DOI's syncs: at most one in flight per DOI."""
     return f"doi:{doi.id}"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -42,13 +43,30 @@ def create_token(session: Session, name: str, scopes: list[str]) -> tuple[ApiTok
     return token, plain
 
 
+# last_used_at says "in use lately", not "this instant": written at most this often,
+# so a busy token costs no write on most requests and its row is rarely locked.
+LAST_USED_EVERY = timedelta(minutes=1)
+
+
 def authenticate(session: Session, plain: str) -> ApiToken | None:
-    """The live token matching `plain`, or None."""
+    """The live token matching `plain`, or None (revocation counts at once)."""
     token = session.scalars(
         select(ApiToken).where(ApiToken.token_hash == digest(plain), ApiToken.revoked_at.is_(None))
     ).first()
-    if token is not None:
-        token.last_used_at = utcnow()
+    now = utcnow()
+    if token is not None and (
+        token.last_used_at is None or now - token.last_used_at >= LAST_USED_EVERY
+    ):
+        # Guarded, no wait: a concurrent request of the same token may be writing it now.
+        session.execute(
+            update(ApiToken)
+            .where(
+                ApiToken.id == token.id,
+                (ApiToken.last_used_at.is_(None)) | (ApiToken.last_used_at < now - LAST_USED_EVERY),
+            )
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )
     return token
 
 

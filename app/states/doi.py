@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import inspect
+from sqlalchemy.orm import object_session
 from statemachine import State, StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
@@ -59,16 +61,22 @@ class DoiMachine(StateMachine):
     def after_transition(self, event: str, source: State, target: State, **kwargs: Any) -> None:
         """Record the transition with its cause, in the caller's transaction."""
         doi: Doi = self.model
-        doi.history.append(
-            DoiTransition(
-                event=event,
-                from_state=source.value,
-                to_state=target.value,
-                intent_id=kwargs.get("intent_id"),
-                http_status=kwargs.get("http_status"),
-                detail=kwargs.get("detail"),
-            )
+        transition = DoiTransition(
+            event=event,
+            from_state=source.value,
+            to_state=target.value,
+            intent_id=kwargs.get("intent_id"),
+            http_status=kwargs.get("http_status"),
+            detail=kwargs.get("detail"),
         )
+        session = object_session(doi)
+        if session is not None and "history" in inspect(doi).unloaded:
+            # Recording must not load the history: a lazy load autoflushes the new state
+            # (taking the row lock) in the middle of the caller's decision.
+            transition.doi = doi  # queued on the unloaded collection, nothing fetched
+            session.add(transition)
+        else:
+            doi.history.append(transition)
 
 
 EVENTS = (

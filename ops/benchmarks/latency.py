@@ -31,6 +31,7 @@ import redis
 from app import outbox
 from app.config import load_settings
 from app.runtime import Runtime
+from app.topics import SYNC_DOI
 from ops.benchmarks import limits
 from ops.benchmarks.figures import Run, emit, interleaved, latency_summary, medians
 from ops.benchmarks.harness import Bench, connect, progress, service_env, wait_until
@@ -149,9 +150,10 @@ def measure_project(
     client.flushdb()
     client.config_set("notify-keyspace-events", "Kl")
     settings = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
-    # No workers: every intent stays enqueued, so in-flight bounding must not stop the relay.
+    # No workers: every intent stays enqueued, so in-flight bounding must not stop the
+    # relay, and no lease may run out (nothing renews it) and send a message twice.
     in_flight = str(int(rate * seconds) * 2 + 1000)
-    relay_env = service_env({**settings, "RELAY_MAX_IN_FLIGHT": in_flight})
+    relay_env = service_env({**settings, "RELAY_MAX_IN_FLIGHT": in_flight, "LEASE_SECONDS": "3600"})
     relay = start_relay(bench, relay_env, profile=profile)
     runtime = Runtime.from_settings(load_settings(settings))
     observer = Observer(redis_url)
@@ -162,7 +164,7 @@ def measure_project(
 
         def write(k: int) -> tuple[int, float]:
             with runtime.sessions.begin() as session:
-                intent = outbox.add(session, outbox.SYNC_DOI, key=f"doi:{k}", payload={"doi_id": k})
+                intent = outbox.add(session, SYNC_DOI, key=f"doi:{k}", payload={"doi_id": k})
                 intent_id = intent.id
                 committing = time.monotonic()  # leaving the block commits
             commits.append(time.monotonic() - committing)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from app.models import Doi, Intent, Job
 from app.runtime import Runtime
@@ -58,8 +59,10 @@ def publish(
 
 
 def doi_row(runtime: Runtime, doi: str) -> Doi | None:
+    """The DOI row with its history loaded (it is read after the session closes)."""
     with runtime.sessions() as session:
-        return session.scalars(select(Doi).where(Doi.doi == doi)).first()
+        query = select(Doi).where(Doi.doi == doi).options(selectinload(Doi.history))
+        return session.scalars(query).first()
 
 
 def doi_state(runtime: Runtime, doi: str) -> str | None:
