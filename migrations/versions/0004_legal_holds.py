@@ -93,10 +93,8 @@ def upgrade() -> None:
     op.add_column(
         "blobs", sa.Column("deleted_at", app.db.UTCDateTime(timezone=True), nullable=True)
     )
-    # Existing steps found nothing wrong: an empty list, then no default (as the model).
+    # Existing steps found nothing wrong: an empty list (the model's default too).
     op.add_column("job_steps", sa.Column("problems", JSON, nullable=False, server_default="[]"))
-    with op.batch_alter_table("job_steps") as batch:
-        batch.alter_column("problems", server_default=None)
 
 
 def downgrade() -> None:
