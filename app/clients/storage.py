@@ -167,7 +167,7 @@ class StorageClient:
         self._lock_checked = False
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> StorageClient:
+    def from_settings(cls, settings: Settings, **options: Any) -> StorageClient:
         """The client for S3_BUCKET with S3_ENDPOINT_URL and the AWS_* settings."""
         if settings.s3_bucket is None:
             raise ValueError("S3_BUCKET is not set: legal holds need a bucket")
@@ -177,6 +177,7 @@ class StorageClient:
             region=settings.aws_region,
             access_key_id=settings.aws_access_key_id,
             secret_access_key=settings.aws_secret_access_key,
+            **options,
         )
 
     def __repr__(self) -> str:
