@@ -4,10 +4,42 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.services import datasets
+from sqlalchemy import select
+
+from app import outbox
+from app.clients.remotes import Remotes
+from app.db import utcnow
+from app.models import HoldTransition, Intent, IntentEvent
+from app.runner import Runner
+from app.services import datasets, hold_apply, hold_slots, hold_verify
 from tests.fixtures.pipeline import wait_until
 from tests.support.holds import hold_states, legal_hold, steps, uploads
-from tests.support.lifecycle import call, create, doi_state, job_status, metadata, version_doi
+from tests.support.lifecycle import (
+    blob,
+    call,
+    create,
+    doi_state,
+    job_status,
+    metadata,
+    version_doi,
+)
+
+HANDLERS = {"verify_blobs": hold_verify.HANDLER, "apply_hold": hold_apply.HANDLER}
+
+
+def uploads_free(count: int) -> list[dict]:
+    """Blob references that exist nowhere (no S3 in the test)."""
+    return [blob(n) for n in range(1, count + 1)]
+
+
+def _s3_calls_of(runtime) -> list[dict]:
+    with runtime.sessions() as session:
+        events = session.scalars(select(IntentEvent).where(IntentEvent.kind == "call"))
+        return [e.data for e in events if e.data.get("service") == "s3"]
+
+
+def _s3_calls(pipeline) -> list[dict]:
+    return _s3_calls_of(pipeline.runtime)
 
 
 def _publish(runtime, dataset: str, version: str, blobs: list[dict]) -> int:
@@ -49,9 +81,83 @@ def test_publishing_holds_exactly_its_blobs_before_the_doi_is_findable(
         if r["doi"] == version_doi("held", "v1") and r.get("event") == "publish"
     )
     with pipeline.runtime.sessions() as session:
-        from sqlalchemy import select
-
-        from app.models import HoldTransition
-
         last_on = max(t.at for t in session.scalars(select(HoldTransition)) if t.to_state == "on")
     assert datetime.fromisoformat(publish["time"]) > last_on
+
+
+def test_a_shared_blob_is_held_once_and_released_when_no_published_version_references_it(
+    make_pipeline, s3_settings, buckets
+) -> None:
+    bucket, s3 = s3_settings["S3_BUCKET"], buckets.s3
+    shared, only_v1 = uploads(s3, bucket, 2)
+    pipeline = make_pipeline(**s3_settings)
+    create(pipeline.runtime, "shared")
+    first = _publish(pipeline.runtime, "shared", "v1", [shared, only_v1])
+    wait_until(lambda: job_status(pipeline.runtime, first) == "finished")
+    second = _publish(pipeline.runtime, "shared", "v2", [shared])
+    wait_until(lambda: job_status(pipeline.runtime, second) == "finished")
+    # Held once: one hold row, one PUT ON for the shared blob
+    puts = [c for c in _s3_calls(pipeline) if c["operation"] == "PutObjectLegalHold"]
+    assert sorted(c["target"].split("/", 1)[1].split("@")[0] for c in puts) == sorted(
+        [shared["key"], only_v1["key"]]
+    )
+    # When v1 is deleted, only the blob no published version references is released
+    call(pipeline.runtime, datasets.delete_version, "shared", "v1")
+    wait_until(lambda: hold_states(pipeline.runtime)[only_v1["key"]] == "released")
+    assert legal_hold(s3, bucket, only_v1) == "OFF"
+    assert legal_hold(s3, bucket, shared) == "ON"
+    assert hold_states(pipeline.runtime)[shared["key"]] == "on"
+    # When v2 goes too, the shared one is released
+    call(pipeline.runtime, datasets.delete_version, "shared", "v2")
+    wait_until(lambda: hold_states(pipeline.runtime)[shared["key"]] == "released")
+    assert legal_hold(s3, bucket, shared) == "OFF"
+
+
+def test_without_s3_no_s3_call_is_made_and_the_dois_proceed(make_pipeline) -> None:
+    pipeline = make_pipeline()
+    create(pipeline.runtime, "nos3")
+    job = _publish(pipeline.runtime, "nos3", "v1", uploads_free(2))
+    wait_until(lambda: job_status(pipeline.runtime, job) == "finished")
+    assert doi_state(pipeline.runtime, version_doi("nos3", "v1")) == "findable"
+    recorded = steps(pipeline.runtime, job)
+    for name in ("verify_blobs", "legal_holds"):
+        assert recorded[name]["status"] == "skipped"
+        assert "not protected" in recorded[name]["error"]
+    assert hold_states(pipeline.runtime) == {}
+    assert _s3_calls(pipeline) == []
+
+
+def test_hold_concurrency_slots_all_taken_snooze_the_batch_without_an_s3_call(
+    make_runtime, s3_settings, buckets, redis_url
+) -> None:
+    # Given HOLD_CONCURRENCY=1, its one slot taken by someone else (in Redis)
+    runtime = make_runtime(**s3_settings, HOLD_CONCURRENCY="1", REDIS_URL=redis_url)
+    remotes = Remotes(runtime.settings)
+    token = remotes.hold_slots.acquire(timeout=0)
+    assert token is not None
+    create(runtime, "slots")
+    [blob] = uploads(buckets.s3, s3_settings["S3_BUCKET"], 1)
+    _publish(runtime, "slots", "v1", [blob])
+    with runtime.sessions.begin() as session:
+        claims = outbox.claim_due(session, limit=10, lease_seconds=30)
+    [claim] = [c for c in claims if c.topic == "verify_blobs"]
+    # When the verification is delivered, it waits for a slot, then snoozes
+    hold_slots.WAIT_SECONDS, saved = 0.2, hold_slots.WAIT_SECONDS
+    try:
+        Runner(runtime, remotes).run(HANDLERS[claim.topic], claim.intent_id, claim.lease_token)
+    finally:
+        hold_slots.WAIT_SECONDS = saved
+    # Then no S3 call was made and no attempt spent; with the slot free it goes through
+    with runtime.sessions() as session:
+        intent = session.get(Intent, claim.intent_id)
+        assert (intent.status, intent.attempts) == ("pending", 0)
+        assert "HOLD_CONCURRENCY" in intent.last_error
+    assert _s3_calls_of(runtime) == []
+    remotes.hold_slots.release(token)
+    with runtime.sessions.begin() as session:
+        session.get(Intent, claim.intent_id).available_at = utcnow()
+        [claim] = outbox.claim_due(session, limit=10, lease_seconds=30)
+    Runner(runtime, remotes).run(HANDLERS[claim.topic], claim.intent_id, claim.lease_token)
+    # (HEAD, and GetObjectLegalHold since S3 leaves a hold never set out of a HEAD)
+    assert [c["operation"] for c in _s3_calls_of(runtime)] == ["HeadObject", "GetObjectLegalHold"]
+    remotes.close()
