@@ -180,10 +180,16 @@ def release(key: str, version_id: str, reason: str, as_json: bool) -> None:
 
 
 def _s3_runtime(**options: Any) -> tuple[Runtime, StorageClient]:
+    """The command's database and S3 client, closed when the command ends."""
     runtime = runtime_from_environment()
     if not runtime.settings.s3_configured:
+        runtime.close()
         raise ConfigProblem("S3_BUCKET is not set: there are no legal holds to manage")
-    return runtime, StorageClient.from_settings(runtime.settings, **options)
+    storage = StorageClient.from_settings(runtime.settings, **options)
+    context = click.get_current_context()
+    context.call_on_close(runtime.close)
+    context.call_on_close(storage.close)
+    return runtime, storage
 
 
 def _count_blobs() -> Any:
