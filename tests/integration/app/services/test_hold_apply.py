@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+from collections.abc import Iterator
 from datetime import datetime
 
+import pytest
 from sqlalchemy import select
 
 from app import outbox
@@ -13,6 +18,7 @@ from app.models import HoldTransition, Intent, IntentEvent
 from app.runner import Runner
 from app.services import datasets, hold_apply, hold_slots, hold_verify
 from tests.fixtures.pipeline import wait_until
+from tests.fixtures.s3 import Buckets, WeedMini, start_seaweedfs
 from tests.support.holds import hold_states, legal_hold, steps, uploads
 from tests.support.lifecycle import (
     blob,
@@ -161,3 +167,58 @@ def test_hold_concurrency_slots_all_taken_snooze_the_batch_without_an_s3_call(
     # (HEAD, and GetObjectLegalHold since S3 leaves a hold never set out of a HEAD)
     assert [c["operation"] for c in _s3_calls_of(runtime)] == ["HeadObject", "GetObjectLegalHold"]
     remotes.close()
+
+
+@pytest.fixture
+def own_seaweedfs() -> Iterator[WeedMini]:
+    """A SeaweedFS of this test's own, so killing it harms no other test."""
+    server = start_seaweedfs()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_seaweedfs_killed_while_holds_are_applied_every_hold_ends_on_and_none_early(
+    make_pipeline, own_seaweedfs: WeedMini
+) -> None:
+    # Given forty blobs being held two per intent on a SeaweedFS we can kill
+    endpoint = own_seaweedfs.endpoint
+    made = Buckets(endpoint)
+    bucket = made.locked()
+    blobs = uploads(made.s3, bucket, 40)
+    pipeline = make_pipeline(
+        S3_BUCKET=bucket,
+        S3_ENDPOINT_URL=endpoint.url,
+        AWS_ACCESS_KEY_ID=endpoint.access_key,
+        AWS_SECRET_ACCESS_KEY=endpoint.secret_key,
+        HOLD_BATCH_SIZE="2",
+        DOI_MAX_ATTEMPTS="100",  # the outage outlasts the tests' usual three attempts
+        RETRY_CAP_SECONDS="1",
+    )
+    create(pipeline.runtime, "outage")
+    job = _publish(pipeline.runtime, "outage", "v1", blobs)
+
+    # When SeaweedFS is SIGKILLed as soon as the first holds are on, and restarted later
+    wait_until(lambda: "on" in hold_states(pipeline.runtime).values(), timeout=30)
+    assert own_seaweedfs.process is not None
+    os.killpg(own_seaweedfs.process.pid, signal.SIGKILL)
+    own_seaweedfs.process.wait()
+    time.sleep(2)
+    held_while_down = {k for k, state in hold_states(pipeline.runtime).items() if state == "on"}
+    assert doi_state(pipeline.runtime, version_doi("outage", "v1")) == "pending"
+    own_seaweedfs.start()
+
+    # Then every hold it recorded on while S3 was down is really on, and all end on
+    s3 = endpoint.client()
+    by_key = {b["key"]: b for b in blobs}
+    assert {legal_hold(s3, bucket, by_key[k]) for k in held_while_down} == {"ON"}
+    wait_until(lambda: job_status(pipeline.runtime, job) == "finished", timeout=60)
+    assert [legal_hold(s3, bucket, b) for b in blobs] == ["ON"] * 40
+    assert set(hold_states(pipeline.runtime).values()) == {"on"}
+    assert doi_state(pipeline.runtime, version_doi("outage", "v1")) == "findable"
+    # And the outage was seen: some hold call failed and was retried
+    failed = [c for c in _s3_calls(pipeline) if c["status"] is None]
+    assert failed, "no S3 call failed: SeaweedFS was killed too late"
+    pipeline.stop()
+    made.remove_all()
