@@ -31,3 +31,17 @@ def test_only_the_doi_worker_consumes_the_doi_queue() -> None:
     ]
     assert consumers == ["doi-worker"]
     assert "-Q default" in entries["worker"]
+
+
+def test_only_the_hold_worker_consumes_holds_and_it_consumes_nothing_else() -> None:
+    procfile = (README.parent / "Procfile").read_text().splitlines()
+    entries = dict(line.split(":", 1) for line in procfile if line.strip())
+    queues = {
+        name: command.split("-Q")[1].split("--")[0].split()
+        for name, command in entries.items()
+        if "dramatiq" in command
+    }
+    assert [name for name, names in queues.items() if "holds" in names] == ["hold-worker"]
+    assert queues["hold-worker"] == ["holds"]
+    # Enough threads for HOLD_CONCURRENCY slots in one process.
+    assert "--threads ${HOLD_CONCURRENCY:-8}" in entries["hold-worker"]
