@@ -73,7 +73,7 @@ class Settings:
     aws_secret_access_key: str | None = field(default=None, repr=False)
     aws_region: str | None = None
     hold_concurrency: int = 8  # S3 calls in flight from the holds queue, across all workers
-    hold_batch_size: int = 25  # blob versions per verify or hold intent
+    hold_batch_size: int = 50  # blob versions per verify or hold intent
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     lease_seconds: float = 120.0
     datacite_read_timeout: float = 30.0
@@ -203,7 +203,7 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         hold_concurrency=int(
             parse_number("HOLD_CONCURRENCY", get("HOLD_CONCURRENCY"), 8, minimum=1)
         ),
-        hold_batch_size=int(parse_number("HOLD_BATCH_SIZE", get("HOLD_BATCH_SIZE"), 25, minimum=1)),
+        hold_batch_size=int(parse_number("HOLD_BATCH_SIZE", get("HOLD_BATCH_SIZE"), 50, minimum=1)),
         retry=retry,
         lease_seconds=parse_number("LEASE_SECONDS", get("LEASE_SECONDS"), 120.0, minimum=1),
         datacite_read_timeout=parse_number(

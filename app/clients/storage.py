@@ -114,7 +114,7 @@ class ObjectInfo:
     version_id: str
     size: int
     sha256: str | None
-    held: bool
+    held: bool | None  # None: not asked (head(..., hold=False) and HEAD did not say)
 
 
 @dataclass(frozen=True)
@@ -208,14 +208,17 @@ class StorageClient:
         """Create the bucket with Object Lock (and so versioning) on: `doiflow dev` only."""
         self._call("create_bucket", ObjectLockEnabledForBucket=True)
 
-    def head(self, key: str, version_id: str) -> ObjectInfo:
-        """Size, SHA-256 and legal hold of one version; MissingObjectError when it is not there."""
+    def head(self, key: str, version_id: str, *, hold: bool = True) -> ObjectInfo:
+        """Size, SHA-256 and legal hold of one version; MissingObjectError when it is not there.
+
+        With hold=False no second request asks for the hold when HEAD leaves it out.
+        """
         # Without ChecksumMode S3 leaves the checksums out of a HEAD answer.
         answer = self._version_call("head_object", key, version_id, ChecksumMode="ENABLED")
         if answer.get("DeleteMarker"):
             raise MissingObjectError(f"S3 {self._target(key, version_id)} is a delete marker")
         held = _held(answer.get("ObjectLockLegalHoldStatus"))
-        if held is None:
+        if held is None and hold:
             # HEAD leaves the hold out when none was ever set, and also when these
             # credentials may not read holds: only GetObjectLegalHold tells which.
             held = self.hold_status(key, version_id)

@@ -57,7 +57,7 @@ class Outcome:
 def check(storage: StorageClient, item: Item) -> str | None:
     """None when S3 holds the version as recorded, else what differs (for people)."""
     try:
-        info = storage.head(item.key, item.version_id)
+        info = storage.head(item.key, item.version_id, hold=False)  # the hold comes later
     except MissingObjectError:
         return "no such object version in S3 (missing, deleted, or a delete marker)"
     if info.size != item.size:
