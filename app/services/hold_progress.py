@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.enums import HoldState, StepStatus
+from app.enums import DoiState, DoiTarget, HoldState, StepStatus
 from app.models import Blob, Doi, Job, JobStep, LegalHold, Version, version_blobs
 from app.services import holds, jobs
 from app.services.doi_policy import request_sync
@@ -86,8 +86,9 @@ def start_holds(session: Session, settings: Settings, job: Job, version: Version
 
 
 def on_holds_changed(session: Session, settings: Settings, blob_ids: Iterable[int]) -> None:
-    """Recount the hold steps of every job waiting on one of these blobs' holds."""
-    versions = select(version_blobs.c.version_id).where(version_blobs.c.blob_id.in_(set(blob_ids)))
+    """Recount the hold steps of every job waiting on these holds; sync the DOIs they held up."""
+    blob_ids = set(blob_ids)
+    versions = select(version_blobs.c.version_id).where(version_blobs.c.blob_id.in_(blob_ids))
     waiting = session.scalars(
         select(JobStep.job_id)
         .join(Job, Job.id == JobStep.job_id)
@@ -101,12 +102,31 @@ def on_holds_changed(session: Session, settings: Settings, blob_ids: Iterable[in
         job = jobs.lock_job(session, job_id)
         if job is not None:
             holds_progress(session, settings, job)
+    _sync_waiting_dois(session, settings, versions)
+
+
+def _sync_waiting_dois(session: Session, settings: Settings, versions: Any) -> None:
+    """Version DOIs no job step follows (unembargoed, fixed by verify) get their sync too."""
+    waiting = session.scalars(
+        select(Doi).where(
+            Doi.version_id.in_(versions),
+            Doi.target == DoiTarget.FINDABLE.value,
+            Doi.state.not_in((DoiState.FINDABLE.value, DoiState.FAILED.value)),
+        )
+    )
+    for doi in waiting:
+        request_sync(session, settings, doi)  # coalesced; NONE while a hold is not on
 
 
 def holds_progress(session: Session, settings: Settings, job: Job) -> None:
     """done = holds on; failed when one failed; done, and the DOIs may go, when all are on."""
     step = jobs.step_named(job, jobs.HOLDS)
     if step is None or step.status != StepStatus.IN_PROGRESS.value:
+        return
+    if _version(session, job).deleted_at is not None:
+        # Deleted before its holds were all on: they are being released, not set.
+        jobs.close_step(job, step, StepStatus.SKIPPED, "the version was deleted first")
+        advance_dois(session, settings, job)
         return
     states = _hold_states(session, job)
     step.done_count = states.get(HoldState.ON.value, 0)

@@ -164,8 +164,8 @@ def test_hold_concurrency_slots_all_taken_snooze_the_batch_without_an_s3_call(
         session.get(Intent, claim.intent_id).available_at = utcnow()
         [claim] = outbox.claim_due(session, limit=10, lease_seconds=30)
     Runner(runtime, remotes).run(HANDLERS[claim.topic], claim.intent_id, claim.lease_token)
-    # (HEAD, and GetObjectLegalHold since S3 leaves a hold never set out of a HEAD)
-    assert [c["operation"] for c in _s3_calls_of(runtime)] == ["HeadObject", "GetObjectLegalHold"]
+    # (a HEAD only: verification does not need the hold, its own step sets it)
+    assert [c["operation"] for c in _s3_calls_of(runtime)] == ["HeadObject"]
     remotes.close()
 
 
@@ -222,3 +222,36 @@ def test_seaweedfs_killed_while_holds_are_applied_every_hold_ends_on_and_none_ea
     assert failed, "no S3 call failed: SeaweedFS was killed too late"
     pipeline.stop()
     made.remove_all()
+
+
+def test_a_version_unembargoed_before_its_holds_are_on_is_findable_after_them(
+    make_pipeline, s3_settings, buckets
+) -> None:
+    # Given a version published under embargo, unembargoed before any hold was applied
+    blobs = uploads(buckets.s3, s3_settings["S3_BUCKET"], 2)
+    pipeline = make_pipeline(start=False, **s3_settings)
+    create(pipeline.runtime, "later", embargoed=True)
+    job = _publish(pipeline.runtime, "later", "v1", blobs)
+    call(pipeline.runtime, datasets.unembargo, "later")
+    # When the workers run
+    pipeline.start()
+    # Then the holds come on and the version DOI (no job step follows it) becomes findable
+    wait_until(lambda: doi_state(pipeline.runtime, version_doi("later", "v1")) == "findable")
+    assert set(hold_states(pipeline.runtime).values()) == {"on"}
+    assert job_status(pipeline.runtime, job) == "finished"
+
+
+def test_a_version_deleted_before_its_holds_are_on_ends_its_job_and_holds_nothing(
+    make_pipeline, s3_settings, buckets
+) -> None:
+    bucket, s3 = s3_settings["S3_BUCKET"], buckets.s3
+    blobs = uploads(s3, bucket, 2)
+    pipeline = make_pipeline(start=False, **s3_settings)
+    create(pipeline.runtime, "brief")
+    job = _publish(pipeline.runtime, "brief", "v1", blobs)
+    call(pipeline.runtime, datasets.delete_version, "brief", "v1")
+    pipeline.start()
+    wait_until(lambda: job_status(pipeline.runtime, job) == "finished")
+    wait_until(lambda: set(hold_states(pipeline.runtime).values()) == {"released"})
+    assert steps(pipeline.runtime, job)["legal_holds"]["status"] == "skipped"
+    assert {legal_hold(s3, bucket, b) for b in blobs} <= {"OFF", "NONE"}
