@@ -129,7 +129,8 @@ def holds_progress(session: Session, settings: Settings, job: Job) -> None:
         advance_dois(session, settings, job)
         return
     states = _hold_states(session, job)
-    step.done_count = states.get(HoldState.ON.value, 0)
+    # A hold the backdoor released is settled too: a person decided it stays off.
+    step.done_count = states.get(HoldState.ON.value, 0) + _released_by_operator(session, job)
     failed = _failed_holds(session, job)
     if failed:
         listed = "; ".join(f"{b.key}@{b.version_id}: {h.last_error}" for h, b in failed)
@@ -177,6 +178,22 @@ def _verified_count(session: Session, job: Job) -> int:
                 version_blobs.c.version_id == job.version_id,
                 Blob.verified_at.is_not(None),
                 (Blob.verified_at >= job.created_at) | held,
+            )
+        )
+        or 0
+    )
+
+
+def _released_by_operator(session: Session, job: Job) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(LegalHold)
+            .join(version_blobs, version_blobs.c.blob_id == LegalHold.blob_id)
+            .where(
+                version_blobs.c.version_id == job.version_id,
+                LegalHold.state == HoldState.RELEASED.value,
+                LegalHold.release_reason.is_not(None),
             )
         )
         or 0

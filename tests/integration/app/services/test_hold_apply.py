@@ -16,7 +16,7 @@ from app.clients.remotes import Remotes
 from app.db import utcnow
 from app.models import HoldTransition, Intent, IntentEvent
 from app.runner import Runner
-from app.services import datasets, hold_apply, hold_slots, hold_verify
+from app.services import datasets, hold_apply, hold_release, hold_slots, hold_verify
 from tests.fixtures.pipeline import wait_until
 from tests.fixtures.s3 import Buckets, WeedMini, start_seaweedfs
 from tests.support.holds import hold_states, legal_hold, steps, uploads
@@ -255,3 +255,26 @@ def test_a_version_deleted_before_its_holds_are_on_ends_its_job_and_holds_nothin
     wait_until(lambda: set(hold_states(pipeline.runtime).values()) == {"released"})
     assert steps(pipeline.runtime, job)["legal_holds"]["status"] == "skipped"
     assert {legal_hold(s3, bucket, b) for b in blobs} <= {"OFF", "NONE"}
+
+
+def test_a_hold_the_backdoor_released_during_the_publication_settles_its_job(
+    make_pipeline, s3_settings, buckets
+) -> None:
+    bucket, s3 = s3_settings["S3_BUCKET"], buckets.s3
+    kept, released = uploads(s3, bucket, 2)
+    pipeline = make_pipeline(start=False, **s3_settings)
+    create(pipeline.runtime, "backdoor")
+    job = _publish(pipeline.runtime, "backdoor", "v1", [kept, released])
+    call(
+        pipeline.runtime,
+        hold_release.release,
+        released["key"],
+        released["version_id"],
+        reason="legal request",
+        actor="test",
+    )
+    pipeline.start()
+    wait_until(lambda: job_status(pipeline.runtime, job) == "finished")
+    assert hold_states(pipeline.runtime) == {kept["key"]: "on", released["key"]: "released"}
+    assert (legal_hold(s3, bucket, kept), legal_hold(s3, bucket, released)) == ("ON", "OFF")
+    assert steps(pipeline.runtime, job)["legal_holds"]["done"] == 2
