@@ -72,6 +72,8 @@ class Settings:
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = field(default=None, repr=False)
     aws_region: str | None = None
+    hold_concurrency: int = 8  # S3 calls in flight from the holds queue, across all workers
+    hold_batch_size: int = 50  # blob versions per verify or hold intent
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     lease_seconds: float = 15.0
     datacite_read_timeout: float = 30.0
@@ -90,6 +92,11 @@ class Settings:
     def datacite_configured(self) -> bool:
         """True when DOIs can be minted: every DataCite variable is set."""
         return self.datacite_api_url is not None
+
+    @property
+    def s3_configured(self) -> bool:
+        """True when published blobs get legal holds: S3_BUCKET is set."""
+        return self.s3_bucket is not None
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={value!r}" for name, value in self.redacted().items())
@@ -196,6 +203,10 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         landing_url_template=landing,
         tombstone_url_template=tombstone,
         **_load_s3(source),
+        hold_concurrency=int(
+            parse_number("HOLD_CONCURRENCY", get("HOLD_CONCURRENCY"), 8, minimum=1)
+        ),
+        hold_batch_size=int(parse_number("HOLD_BATCH_SIZE", get("HOLD_BATCH_SIZE"), 50, minimum=1)),
         retry=retry,
         lease_seconds=parse_number("LEASE_SECONDS", get("LEASE_SECONDS"), 15.0, minimum=1),
         datacite_read_timeout=parse_number(

@@ -54,10 +54,27 @@ class StepStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class HoldState(StrEnum):
+    """An S3 legal hold on one published blob version, as S3 last confirmed it."""
+
+    PENDING = "pending"  # wanted on (or off), S3 has not confirmed it yet
+    ON = "on"
+    RELEASED = "released"
+    FAILED = "failed"  # needs a person or a re-drive
+
+
+class HoldTarget(StrEnum):
+    """What the archive wants S3 to hold."""
+
+    ON = "on"
+    OFF = "off"
+
+
 class Scope(StrEnum):
     READ = "read"
     WRITE = "write"
     OPERATOR = "operator"
+    ADMIN = "admin"  # the legal-hold backdoor (and the admin page's admin role)
 
 
 def check_in(column: str, enum: type[StrEnum]) -> str:

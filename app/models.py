@@ -1,4 +1,4 @@
-"""ORM models: the archive's datasets and versions, their DOIs, the outbox, tokens, jobs."""
+"""ORM models: datasets and versions, their DOIs and legal holds, the outbox, tokens, jobs."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ from app.enums import (
     DoiKind,
     DoiState,
     DoiTarget,
+    HoldState,
+    HoldTarget,
     IntentStatus,
     JobStatus,
     StepStatus,
@@ -94,6 +96,80 @@ class Blob(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When S3 last showed this version with the recorded size and sha256.
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last `doiflow holds verify` (or a refused delete): None when all was well.
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    check_problem: Mapped[str | None] = mapped_column(Text)
+    # Set before the S3 delete is sent; a blob being deleted can no longer be published.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    hold: Mapped[LegalHold | None] = relationship(back_populates="blob", lazy="selectin")
+
+
+class LegalHold(Base):
+    """The S3 legal hold of one published blob version; `state` changes only through HoldMachine.
+
+    One per blob version, however many versions reference it: held once, released only
+    when no published version does.
+    """
+
+    __tablename__ = "legal_holds"
+    __table_args__ = (
+        CheckConstraint(check_in("state", HoldState), name="state"),
+        CheckConstraint(check_in("target", HoldTarget), name="target"),
+        Index("ix_legal_holds_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    blob_id: Mapped[int] = mapped_column(ForeignKey("blobs.id"), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default=HoldState.PENDING.value)
+    target: Mapped[str] = mapped_column(String(8), default=HoldTarget.ON.value)
+    # Set by the backdoor (`doiflow holds release`): verify and backfill leave it off.
+    release_reason: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    row_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __mapper_args__ = {"version_id_col": row_version}  # noqa: RUF012
+
+    blob: Mapped[Blob] = relationship(back_populates="hold")
+    history: Mapped[list[HoldTransition]] = relationship(
+        back_populates="hold", order_by="HoldTransition.id", lazy="selectin"
+    )
+
+
+class HoldTransition(Base):
+    """One recorded state change of a legal hold, with its cause."""
+
+    __tablename__ = "hold_transitions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    hold_id: Mapped[int] = mapped_column(ForeignKey("legal_holds.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    event: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    intent_id: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    hold: Mapped[LegalHold] = relationship(back_populates="history")
+
+
+class AuditLog(Base):
+    """One admin or operator action: who, what, when, why."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
 
 
 class Doi(Base):
@@ -302,6 +378,8 @@ class JobStep(Base):
     done_count: Mapped[int] = mapped_column(Integer, default=0)
     total_count: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # Per-blob findings (verify_blobs): [{"key", "version_id", "problem"}].
+    problems: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, default=list)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     job: Mapped[Job] = relationship(back_populates="steps")

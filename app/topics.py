@@ -27,8 +27,14 @@ class Topic:
 
 
 SYNC_DOI = Topic("sync_doi", queue="doi", handler="app.services.doi_sync:HANDLER")
+# Every S3 call is on the `holds` queue, which only the hold-worker consumes.
+VERIFY_BLOBS = Topic("verify_blobs", queue="holds", handler="app.services.hold_verify:HANDLER")
+APPLY_HOLD = Topic("apply_hold", queue="holds", handler="app.services.hold_apply:HANDLER")
+VERIFY_HOLDS = Topic("verify_holds", queue="holds", handler="app.services.hold_check:HANDLER")
 
-REGISTRY: dict[str, Topic] = {topic.name: topic for topic in (SYNC_DOI,)}
+REGISTRY: dict[str, Topic] = {
+    topic.name: topic for topic in (SYNC_DOI, VERIFY_BLOBS, APPLY_HOLD, VERIFY_HOLDS)
+}
 
 
 def topic_named(name: str) -> Topic:

@@ -1,25 +1,47 @@
 """Entry module for worker processes: `dramatiq workers.worker -Q doi`.
 
-Importing it validates the settings, installs the Redis broker from REDIS_URL and
-declares every actor; a missing or bad variable stops the process with its name.
+Importing it validates the settings, checks the S3 bucket when one is set, installs
+the Redis broker from REDIS_URL and declares every actor; a missing or bad variable,
+or a bucket without Object Lock, stops the process with a message naming it.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from app import logs
+from app.clients.errors import BucketConfigurationError, RemoteError
 from app.clients.remotes import Remotes
-from app.config import ConfigError, load_settings
+from app.clients.storage import StorageClient
+from app.config import ConfigError, Settings, load_settings
 from app.runner import Runner
 from app.runtime import Runtime
 from workers import broker as broker_module
 from workers import context
 
+
+def _check_bucket(settings: Settings) -> None:
+    """Refuse a bucket without Object Lock now, not at the first hold; S3 down is not fatal."""
+    if not settings.s3_configured:
+        return
+    try:
+        with StorageClient.from_settings(settings) as storage:
+            storage.check_bucket()
+    except BucketConfigurationError as error:
+        raise ConfigError(f"S3_BUCKET {settings.s3_bucket!r} is refused: {error}") from None
+    except RemoteError as error:
+        # Holds are retried until S3 answers; the worker must not die with it.
+        logging.getLogger("doiflow.worker").warning(
+            "S3 bucket not checked at start-up", extra={"action": "s3_check", "error": str(error)}
+        )
+
+
 try:
     # Dramatiq's own lines (and ours) leave as JSON lines, like every doiflow process.
     logs.configure_from_environment()
     _settings = load_settings()
+    _check_bucket(_settings)
     broker = broker_module.install(broker_module.redis_broker(_settings, "workers"))
 except (ConfigError, ValueError) as error:
     sys.exit(f"doiflow worker: {error}")

@@ -26,16 +26,23 @@ class Caller:
     name: str
 
 
-def require(scope: Scope) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def require(
+    scope: Scope, *, one_transaction: bool = True
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a view so it runs only for a live token holding `scope` (or a higher one).
 
     The token is checked in the request's one transaction, which the view then joins.
+    A view that calls a remote service (`one_transaction=False`) is authenticated in a
+    short transaction of its own and opens its own around the call, never across it.
     """
 
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(view)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
             plain = _bearer_token()  # a missing header costs no transaction at all
+            if not one_transaction:
+                g.caller = authenticate_request(scope, plain)
+                return view(*args, **kwargs)
             with request_transaction():
                 g.caller = authenticate_request(scope, plain)
                 return view(*args, **kwargs)

@@ -12,7 +12,7 @@ from app.api.context import current_settings, transaction
 from app.api.errors import ApiError
 from app.api.validation import path_text, read_body
 from app.enums import Scope
-from app.services import datasets
+from app.services import datasets, holds
 
 
 @bp.post("/datasets")
@@ -93,8 +93,9 @@ def publish_version(dataset_id: str) -> ResponseReturnValue:
             blobs=body["blobs"],
         )
         doi = serialize.version_dois(session, [version.id]).get(version.id)
+        held = holds.counts(session, [version.id]).get(version.id)
         answer = {
-            "version": serialize.version_json(version, doi),
+            "version": serialize.version_json(version, doi, held),
             "job": serialize.job_json(session, job),
         }
     return answer, 202, {"Location": url_for("api.get_job", job_id=job.id)}

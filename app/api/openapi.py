@@ -33,7 +33,8 @@ ERRORS = {
         "the metadata is not valid DataCite kernel-4 metadata; `details` lists the fields",
     ),
     "501": ("NotImplemented", "not implemented yet; nothing was changed"),
-    "503": ("Unavailable", "the database is unavailable; retry later"),
+    "502": ("BadGateway", "S3 answered an error; nothing was changed"),
+    "503": ("Unavailable", "the database (or S3) is unavailable; retry later"),
 }
 PATH_PARAMETERS = {
     "dataset_id": "the archive's dataset identifier",
@@ -83,7 +84,9 @@ def operation(
     op: Operation = {"operationId": name, "summary": summary, "responses": responses}
     op["security"] = [{"bearer": [scope]}] if scope else []
     if scope:
-        op["description"] = f"Needs a token with the `{scope}` scope (read < write < operator)."
+        op["description"] = (
+            f"Needs a token with the `{scope}` scope (read < write < operator < admin)."
+        )
     if body:
         op["requestBody"] = {
             "required": body_required,
@@ -230,15 +233,34 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             errors=(404,),
         ),
     },
+    "/api/jobs/{job_id}/retry": {
+        "post": operation(
+            "api.retry_job",
+            "Re-drive a failed job from where it stopped, optionally with corrected blob records",
+            scope="operator",
+            answer=(202, "Job"),
+            errors=(400, 404, 409),
+            body="RetryJob",
+            body_required=False,
+        ),
+    },
     "/api/blobs/{key}": {
-        "delete": not_implemented(
-            operation(
-                "api.delete_blob",
-                "Delete a blob version (refused while published or held)",
-                scope="write",
-                answer=(204, None),
-                errors=(409, 501),
-            )
+        "delete": operation(
+            "api.delete_blob",
+            "Delete exactly one blob version in S3 (409 while it is published or held)",
+            scope="write",
+            answer=(204, None),
+            errors=(400, 404, 409, 502),
+        ),
+    },
+    "/api/holds/release": {
+        "post": operation(
+            "api.release_hold",
+            "Release one blob version's legal hold: the backdoor, reason required, audit-logged",
+            scope="admin",
+            answer=(202, "Hold"),
+            errors=(400, 404, 409),
+            body="ReleaseHold",
         ),
     },
     "/api/health": {"get": health_operation()},

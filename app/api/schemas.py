@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.enums import DoiKind, DoiState, DoiTarget, JobStatus, StepStatus
+from app.enums import DoiKind, DoiState, DoiTarget, HoldState, HoldTarget, JobStatus, StepStatus
 from app.services.identifiers import NAME_PATTERN
 
 Schema = dict[str, Any]
@@ -76,6 +76,12 @@ ANSWERS: dict[str, Schema] = {
             "deleted": BOOLEAN,
             "created_at": TIMESTAMP,
             "doi": nullable(ref("DoiBrief")),
+            "holds": obj(
+                {
+                    "on": {**INTEGER, "description": "blob versions whose legal hold is on"},
+                    "total": {**INTEGER, "description": "blob versions the version references"},
+                }
+            ),
         }
     ),
     "Dataset": obj(
@@ -121,6 +127,34 @@ ANSWERS: dict[str, Schema] = {
             "done": INTEGER,
             "total": INTEGER,
             "error": nullable(STRING),
+            "problems": {
+                "type": "array",
+                "description": "the blob versions verification found wrong, and how",
+                "items": obj({"key": STRING, "version_id": STRING, "problem": STRING}),
+            },
+        }
+    ),
+    "Hold": obj(
+        {
+            "key": STRING,
+            "version_id": STRING,
+            "state": _enum(HoldState),
+            "target": _enum(HoldTarget),
+            "release_reason": nullable(STRING),
+            "last_error": nullable(STRING),
+            "history": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "at": TIMESTAMP,
+                        "event": STRING,
+                        "from": _enum(HoldState),
+                        "to": _enum(HoldState),
+                        "intent_id": nullable(INTEGER),
+                        "detail": nullable(STRING),
+                    }
+                ),
+            },
         }
     ),
     "Job": obj(
@@ -140,6 +174,11 @@ ANSWERS: dict[str, Schema] = {
         {
             "status": {"type": "string", "enum": ["ok", "failing"]},
             "problems": {"type": "array", "items": obj({"check": STRING, "message": STRING})},
+            "warnings": {
+                "type": "array",
+                "description": "worth knowing, needing no one now (e.g. data not protected)",
+                "items": obj({"check": STRING, "message": STRING}),
+            },
             "checks": {"type": "object", "description": "the measurements behind the verdict"},
         }
     ),
@@ -196,6 +235,25 @@ REQUESTS: dict[str, Schema] = {
             },
         },
         required=["metadata", "blobs"],
+        closed=True,
+    ),
+    "RetryJob": obj(
+        {
+            "blobs": {
+                "type": "array",
+                "items": ref("Blob"),
+                "description": "corrected records of blobs the job's version references",
+            }
+        },
+        required=[],
+        closed=True,
+    ),
+    "ReleaseHold": obj(
+        {
+            "key": {**STRING, "minLength": 1, "maxLength": 1024},
+            "version_id": {**STRING, "minLength": 1, "maxLength": 1024},
+            "reason": {**STRING, "minLength": 1, "description": "why; kept in the audit log"},
+        },
         closed=True,
     ),
     "Retry": obj(

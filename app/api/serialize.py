@@ -8,30 +8,62 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Dataset, Doi, DoiTransition, Job, JobStep, Version
+from app.models import Dataset, Doi, DoiTransition, Job, JobStep, LegalHold, Version
+from app.services import holds
 from app.services.payloads import concept_doi_of
+
+NO_HOLDS = {"on": 0, "total": 0}
 
 
 def dataset_json(session: Session, dataset: Dataset) -> dict[str, Any]:
     """`{"id", "embargoed", "deleted", "metadata", "concept_doi", "versions"}`."""
-    by_version = version_dois(session, [v.id for v in dataset.versions])
+    ids = [v.id for v in dataset.versions]
+    by_version, held = version_dois(session, ids), holds.counts(session, ids)
     return {
         "id": dataset.id,
         "embargoed": dataset.embargoed,
         "deleted": dataset.deleted_at is not None,
         "metadata": dataset.draft_metadata,
         "concept_doi": doi_brief(concept_doi_of(session, dataset.id)),
-        "versions": [version_json(v, by_version.get(v.id)) for v in dataset.versions],
+        "versions": [
+            version_json(v, by_version.get(v.id), held.get(v.id)) for v in dataset.versions
+        ],
     }
 
 
-def version_json(version: Version, doi: Doi | None) -> dict[str, Any]:
-    """`{"version", "deleted", "created_at", "doi"}`."""
+def version_json(
+    version: Version, doi: Doi | None, held: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """`{"version", "deleted", "created_at", "doi", "holds": {"on", "total"}}`."""
     return {
         "version": version.name,
         "deleted": version.deleted_at is not None,
         "created_at": timestamp(version.created_at),
         "doi": doi_brief(doi),
+        "holds": held or NO_HOLDS,
+    }
+
+
+def hold_json(hold: LegalHold) -> dict[str, Any]:
+    """A legal hold with where it stands, why, and its whole history."""
+    return {
+        "key": hold.blob.key,
+        "version_id": hold.blob.version_id,
+        "state": hold.state,
+        "target": hold.target,
+        "release_reason": hold.release_reason,
+        "last_error": hold.last_error,
+        "history": [
+            {
+                "at": timestamp(t.at),
+                "event": t.event,
+                "from": t.from_state,
+                "to": t.to_state,
+                "intent_id": t.intent_id,
+                "detail": t.detail,
+            }
+            for t in hold.history
+        ],
     }
 
 
@@ -103,6 +135,7 @@ def step_json(step: JobStep) -> dict[str, Any]:
         "done": step.done_count,
         "total": step.total_count,
         "error": step.error,
+        "problems": step.problems,
     }
 
 

@@ -45,7 +45,7 @@ def read_body(schema_name: str, *, may_be_empty: bool = False) -> dict[str, Any]
     error = next(_errors(schema_name, body), None)
     if error is not None:
         raise _explain(error)
-    if schema_name == "PublishVersion":
+    if "blobs" in body:
         _check_blob_versions_once(body["blobs"])
     return body
 

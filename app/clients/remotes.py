@@ -1,13 +1,16 @@
-"""The remote services a worker talks to: DataCite (one client per thread) and its rate limit."""
+"""The remote services a worker talks to: DataCite and S3 (a client per thread) and their limits."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.clients.datacite import DataCiteClient
+from app.clients.storage import StorageClient
 from app.config import Settings
 from app.ratelimit import LocalTokenBucket, RedisTokenBucket
+from app.semaphore import LocalSemaphore, RedisSemaphore
 
 
 @dataclass
@@ -17,8 +20,9 @@ class Remotes:
     settings: Settings
     # requests.Session is not documented as thread-safe: one client per worker thread.
     _local: threading.local = field(default_factory=threading.local)
-    _clients: list[DataCiteClient] = field(default_factory=list)
+    _clients: list[Any] = field(default_factory=list)
     _bucket: RedisTokenBucket | LocalTokenBucket | None = None
+    _slots: RedisSemaphore | LocalSemaphore | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -50,6 +54,33 @@ class Remotes:
                 self._bucket = RedisTokenBucket(url, limit) if url else LocalTokenBucket(limit)
             return self._bucket
 
+    @property
+    def storage(self) -> StorageClient | None:
+        """This thread's S3 client, or None when S3 is not configured (no S3 call at all)."""
+        if not self.settings.s3_configured:
+            return None
+        client: StorageClient | None = getattr(self._local, "storage", None)
+        if client is None:
+            # boto3 sessions are not thread-safe; a client per thread keeps them apart.
+            client = StorageClient.from_settings(self.settings)
+            self._local.storage = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    @property
+    def hold_slots(self) -> RedisSemaphore | LocalSemaphore:
+        """HOLD_CONCURRENCY slots every `holds` delivery takes one of (shared via Redis if any)."""
+        with self._lock:
+            if self._slots is None:
+                s = self.settings
+                self._slots = (
+                    RedisSemaphore(s.redis_url, s.hold_concurrency, expire_seconds=s.lease_seconds)
+                    if s.redis_url
+                    else LocalSemaphore(s.hold_concurrency)
+                )
+            return self._slots
+
     def close(self) -> None:
         """Release connections."""
         with self._lock:
@@ -57,3 +88,5 @@ class Remotes:
                 client.close()
             if self._bucket is not None:
                 self._bucket.close()
+            if self._slots is not None:
+                self._slots.close()

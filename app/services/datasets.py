@@ -15,7 +15,7 @@ from app.config import Settings
 from app.db import utcnow
 from app.enums import DoiKind, DoiState, DoiTarget
 from app.models import Blob, Dataset, Doi, Job, Version
-from app.services import dois, identifiers, jobs
+from app.services import dois, hold_progress, holds, identifiers, jobs
 from app.services.doi_policy import queue_first_sync, request_sync, retire_target
 from app.services.errors import ConflictError, InvalidInputError, NotFoundError, UnprocessableError
 from app.services.metadata import kernel4_problems
@@ -106,6 +106,7 @@ def delete_dataset(settings: Settings, session: Session, dataset_id: str) -> Dat
     for version in dataset.versions:
         version.deleted_at = version.deleted_at or dataset.deleted_at
     session.flush()
+    holds.release_unreferenced(session, settings, [b for v in dataset.versions for b in v.blobs])
     for doi in _dois_of(session, dataset.id):
         _retire(settings, session, doi)
     return dataset
@@ -135,10 +136,19 @@ def publish_version(
     version.blobs = [_blob(session, b) for b in blobs]
     session.add(version)
     session.flush()
+    # The holds exist (pending) before the DOIs are decided: the version DOI waits for them.
+    holds.protect(session, settings, version.blobs)
     version_doi = concept = None
     if public:
         version_doi, concept = _publish_dois(settings, session, dataset, version)
-    job = jobs.start_publish_job(session, version, version_doi=version_doi, concept_doi=concept)
+    job = jobs.start_publish_job(
+        session,
+        version,
+        version_doi=version_doi,
+        concept_doi=concept,
+        s3=settings.s3_configured,
+    )
+    hold_progress.begin(session, settings, job)
     return version, job
 
 
@@ -150,6 +160,8 @@ def delete_version(settings: Settings, session: Session, dataset_id: str, name: 
         raise NotFoundError(f"dataset {dataset_id!r} has no live version {name!r}")
     version.deleted_at = utcnow()
     session.flush()
+    # Holds before DOIs: the order a hold worker's record locks them in (no deadlock).
+    holds.release_unreferenced(session, settings, version.blobs)
     version_doi = session.scalars(
         select(Doi).where(Doi.version_id == version.id).with_for_update()
     ).first()
@@ -218,7 +230,10 @@ def _publish_dois(
             dois.redrive(settings, session, concept, reason="new version published")
     session.flush()
     # The concept cites the version, so it is synced once the version DOI is confirmed.
-    queue_first_sync(session, settings, version_doi)
+    # While its blobs are not all held, the last hold to turn on queues it (data
+    # immutable before citable); holds already on (unembargo) let it go now.
+    if not (settings.s3_configured and holds.waiting_for_holds(session, version.id)):
+        queue_first_sync(session, settings, version_doi)
     return version_doi, concept
 
 
@@ -275,10 +290,20 @@ def _check_draft_metadata(metadata: dict[str, Any]) -> None:
 
 def _blob(session: Session, spec: dict[str, Any]) -> Blob:
     existing = session.scalars(
-        select(Blob).where(Blob.key == spec["key"], Blob.version_id == spec["version_id"])
+        select(Blob)
+        .where(Blob.key == spec["key"], Blob.version_id == spec["version_id"])
+        .with_for_update()
     ).first()
     if existing is None:
-        return Blob(**{k: spec[k] for k in ("key", "version_id", "sha256", "size")})
+        blob = Blob(**{k: spec[k] for k in ("key", "version_id", "sha256", "size")})
+        session.add(blob)
+        session.flush()
+        return blob
+    if existing.deleted_at is not None:
+        raise ConflictError(
+            f"blob {spec['key']!r} version {spec['version_id']!r} was deleted "
+            "(DELETE /api/blobs); upload it again and publish the new version id"
+        )
     if (existing.sha256, existing.size) != (spec["sha256"], spec["size"]):
         raise ConflictError(
             f"blob {spec['key']!r} version {spec['version_id']!r} is already recorded "

@@ -15,7 +15,7 @@ from app import outbox
 from app.config import Settings
 from app.enums import DoiKind, DoiState, DoiTarget
 from app.models import Doi, Intent
-from app.services import payloads
+from app.services import holds, payloads
 from app.services.metadata import metadata_hash
 from app.topics import SYNC_DOI
 
@@ -48,6 +48,8 @@ class Situation:
     url_stale: bool  # the desired URL differs from what DataCite confirmed
     must_exist: bool  # something at DataCite may cite it, so it must keep resolving
     publishing: bool  # DOI_PUBLISH
+    # A version DOI whose blobs are not all held yet: data is immutable before it is citable.
+    waiting_for_holds: bool = False
 
     def with_state(self, state: str, *, confirmed: bool) -> Situation:
         """The same DOI as a look (GET) found it; unconfirmed metadata is stale."""
@@ -59,6 +61,7 @@ class Situation:
             self.url_stale or not confirmed,
             self.must_exist,
             self.publishing,
+            self.waiting_for_holds,
         )
 
 
@@ -68,6 +71,9 @@ def decide(situation: Situation) -> Action:
     # DOI_PUBLISH=false: nothing is promoted or hidden (remediation does it later), and
     # the call is never made, since the state machine would refuse its confirmation.
     if not situation.publishing and action in (Action.PUBLISH, Action.HIDE, Action.REGISTER):
+        return Action.NONE
+    # Never findable before every hold is on; synced when the last one turns on.
+    if situation.waiting_for_holds and action in (Action.PUBLISH, Action.REGISTER):
         return Action.NONE
     return action
 
@@ -114,6 +120,10 @@ def situation(session: Session, settings: Settings, doi: Doi, digest: str) -> Si
         must_exist=doi.kind == DoiKind.CONCEPT.value
         and payloads.versions_may_cite_concept(session, doi.dataset_id),
         publishing=settings.doi_publish,
+        waiting_for_holds=settings.s3_configured
+        and doi.version_id is not None
+        and doi.target == DoiTarget.FINDABLE.value
+        and holds.waiting_for_holds(session, doi.version_id),
     )
 
 

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, aliased
 from app import outbox, watchdog
 from app.config import Settings
 from app.db import utcnow
-from app.enums import DoiKind, DoiState, DoiTarget, IntentStatus
-from app.models import Doi, Intent, IntentEvent, Version
+from app.enums import DoiKind, DoiState, DoiTarget, HoldState, IntentStatus
+from app.models import Blob, Doi, Intent, IntentEvent, LegalHold, Version
 
 # Beyond this many, "1000+" is all a person needs to know.
 COUNT_LIMIT = 1000
@@ -56,7 +56,24 @@ def measure(session: Session, settings: Settings, *, now: datetime | None = None
             session, select(Intent.id).where(Intent.status == IntentStatus.ENQUEUED.value)
         ),
         "seconds_since_a_relay_pass": watchdog.seconds_since(session, "relay", now=now),
+        "failed_holds": _bounded(
+            session, select(LegalHold.id).where(LegalHold.state == HoldState.FAILED.value)
+        ),
+        "blob_problems": _bounded(session, select(Blob.id).where(Blob.check_problem.is_not(None))),
     }
+
+
+def warnings_in(settings: Settings) -> list[Problem]:
+    """What is worth knowing but needs no one now (the answer stays 200)."""
+    if settings.s3_configured:
+        return []
+    return [
+        Problem(
+            "legal_holds",
+            "S3 is not configured (S3_BUCKET is unset): published data is not protected by "
+            "legal holds; set S3_BUCKET, then run `doiflow holds backfill`",
+        )
+    ]
 
 
 def problems_in(checks: dict[str, Any], settings: Settings) -> list[Problem]:
@@ -105,6 +122,24 @@ def problems_in(checks: dict[str, Any], settings: Settings) -> list[Problem]:
                 "relay_silent",
                 f"intents are due but no relay has completed a pass {since}: "
                 "is `doiflow relay` running (and not stuck)?",
+            )
+        )
+    if checks["failed_holds"]:
+        found.append(
+            Problem(
+                "failed_holds",
+                f"{_count(checks['failed_holds'])} legal hold(s) failed (a missing object, a "
+                "bucket without Object Lock, or S3 refusing): read their last_error, fix the "
+                "cause, then re-drive the job (POST /api/jobs/{id}/retry)",
+            )
+        )
+    if checks["blob_problems"]:
+        found.append(
+            Problem(
+                "blob_problems",
+                f"{_count(checks['blob_problems'])} blob version(s) differ from what S3 holds "
+                "(a hold missing or unexpected, an object missing, a checksum, or a delete S3 "
+                "refused): run `doiflow holds verify` to see them, `--fix` to restore holds",
             )
         )
     silent = checks["seconds_since_a_delivery_finished"]

@@ -1,4 +1,8 @@
-"""Publish jobs: a run with ordered steps, each reporting its own status."""
+"""Publish jobs: a run with ordered steps, each reporting its own status.
+
+The steps, in order: `verify_blobs` and `legal_holds` (closed by the hold handlers,
+`hold_progress`), then `version_doi` and `concept_doi` (closed as their DOIs settle).
+"""
 
 from __future__ import annotations
 
@@ -12,30 +16,88 @@ from app.models import Doi, Job, JobStep, Version
 OPEN_STEP = (StepStatus.PENDING.value, StepStatus.IN_PROGRESS.value)
 CLOSED_STEP = (StepStatus.DONE.value, StepStatus.SKIPPED.value)
 RETIRED = (DoiTarget.DELETED.value, DoiTarget.REGISTERED.value)
+VERIFY, HOLDS, VERSION_DOI, CONCEPT_DOI = (
+    "verify_blobs",
+    "legal_holds",
+    "version_doi",
+    "concept_doi",
+)
+NO_S3 = "S3 is not configured (S3_BUCKET is unset): published data is not protected by legal holds"
+NOT_REACHED = "not reached: an earlier step failed"
 
 
 def start_publish_job(
-    session: Session, version: Version, *, version_doi: Doi | None, concept_doi: Doi | None
+    session: Session,
+    version: Version,
+    *,
+    version_doi: Doi | None,
+    concept_doi: Doi | None,
+    s3: bool = False,
 ) -> Job:
-    """A job whose steps follow the version DOI, then the concept DOI."""
+    """A job whose steps verify and hold the blobs, then follow the version and concept DOIs."""
     job = Job(kind="publish", dataset_id=version.dataset_id, version_id=version.id)
-    for position, (name, doi) in enumerate(
-        (("version_doi", version_doi), ("concept_doi", concept_doi))
-    ):
-        status = StepStatus.IN_PROGRESS if doi is not None else StepStatus.SKIPPED
+    blobs = len(version.blobs)
+    # Without blobs nothing needs checking or holding: those steps are done at once.
+    first = StepStatus.IN_PROGRESS if s3 and blobs else StepStatus.DONE
+    waits = StepStatus.PENDING if s3 and blobs else StepStatus.DONE
+    for name, status in ((VERIFY, first), (HOLDS, waits)):
+        step = JobStep(name=name, position=len(job.steps), status=status.value, total_count=blobs)
+        if not s3:
+            step.status, step.error = StepStatus.SKIPPED.value, NO_S3
+        job.steps.append(step)
+    for name, doi in ((VERSION_DOI, version_doi), (CONCEPT_DOI, concept_doi)):
+        status = StepStatus.SKIPPED if doi is None else StepStatus.IN_PROGRESS
+        if doi is not None and waits is StepStatus.PENDING:
+            status = StepStatus.PENDING  # the DOIs wait for the holds
         job.steps.append(
             JobStep(
                 name=name,
-                position=position,
+                position=len(job.steps),
                 status=status.value,
                 doi_id=doi.id if doi else None,
                 total_count=1,
             )
         )
     session.add(job)
-    _settle_job(job)
+    settle_job(job)
     session.flush()
     return job
+
+
+def lock_job(session: Session, job_id: int) -> Job | None:
+    """The job row locked, it and its steps freshly read (closing a step races other workers)."""
+    job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
+    if job is not None:
+        session.scalars(
+            select(JobStep)
+            .where(JobStep.job_id == job_id)
+            .execution_options(populate_existing=True)
+        ).all()
+    return job
+
+
+def step_named(job: Job, name: str) -> JobStep | None:
+    """The job's step called `name` (jobs from before the holds have no hold steps)."""
+    return next((step for step in job.steps if step.name == name), None)
+
+
+def close_step(job: Job, step: JobStep, status: StepStatus, error: str | None = None) -> None:
+    """Close one step (done, failed or skipped) and settle the job; the job row is locked."""
+    step.status = status.value
+    step.error = error
+    if status is StepStatus.DONE:
+        step.done_count = step.total_count
+    settle_job(job)
+
+
+def reopen(job: Job) -> None:
+    """A failed job goes back to work: failed and never-reached steps wait again."""
+    job.status = JobStatus.IN_PROGRESS.value
+    job.finished_at = None
+    for step in job.steps:
+        if step.status == StepStatus.FAILED.value or step.error == NOT_REACHED:
+            step.status = StepStatus.PENDING.value
+            step.error = None
 
 
 def on_doi_changed(session: Session, doi: Doi, *, settled: bool) -> None:
@@ -72,7 +134,7 @@ def on_doi_changed(session: Session, doi: Doi, *, settled: bool) -> None:
                     sibling,
                     settled=sibling.state == sibling.target and not sibling.needs_look,
                 )
-        _settle_job(step.job)
+        settle_job(step.job)
 
 
 def _judge(step: JobStep, doi: Doi, *, settled: bool) -> None:
@@ -94,7 +156,8 @@ def _earlier_steps_closed(step: JobStep) -> bool:
     return all(s.status in CLOSED_STEP for s in step.job.steps if s.position < step.position)
 
 
-def _settle_job(job: Job) -> None:
+def settle_job(job: Job) -> None:
+    """Failed when a step failed (the open ones are then not reached), finished when all closed."""
     statuses = {step.status for step in job.steps}
     if StepStatus.FAILED.value in statuses:
         job.status = JobStatus.FAILED.value
@@ -102,7 +165,7 @@ def _settle_job(job: Job) -> None:
         for step in job.steps:
             if step.status in OPEN_STEP:
                 step.status = StepStatus.SKIPPED.value
-                step.error = "not reached: an earlier step failed"
+                step.error = NOT_REACHED
     elif statuses <= set(CLOSED_STEP):
         job.status = JobStatus.FINISHED.value
         job.finished_at = job.finished_at or utcnow()

@@ -71,7 +71,7 @@ def authenticate(session: Session, plain: str) -> ApiToken | None:
 
 
 def has_scope(token: ApiToken, scope: Scope) -> bool:
-    """Operator implies write implies read."""
-    order = [Scope.READ.value, Scope.WRITE.value, Scope.OPERATOR.value]
+    """Admin implies operator implies write implies read."""
+    order = [Scope.READ.value, Scope.WRITE.value, Scope.OPERATOR.value, Scope.ADMIN.value]
     granted = max((order.index(s) for s in token.scopes.split(",") if s in order), default=-1)
     return granted >= order.index(scope.value)

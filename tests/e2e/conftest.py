@@ -274,6 +274,24 @@ class Stack:
         process.wait_for_log("Worker process is ready for action", 30)
         return process
 
+    def start_hold_worker(self, name: str = "hold-worker") -> Process:
+        """The Procfile's hold-worker: dramatiq on the `holds` queue only (every S3 call)."""
+        process = self.harness.start(
+            name,
+            [
+                str(BIN / "dramatiq"),
+                "workers.worker",
+                "-Q",
+                "holds",
+                "--processes",
+                "1",
+                "--threads",
+                "4",
+            ],
+        )
+        process.wait_for_log("Worker process is ready for action", 30)
+        return process
+
 
 @pytest.fixture(scope="module")
 def e2e_overrides() -> dict[str, str]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import subprocess
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,3 +88,51 @@ def test_doiflow_dev_prints_a_working_first_try(harness: Harness) -> None:
         return any(d["doi"] == doi and d["state"] == "draft" for d in listed)
 
     wait_until(draft_in_sandbox, 2, f"{doi} as a draft in {sandbox_dois.group(1)}")
+
+    # When the printed upload-and-publish example is run in a shell
+    script = printed_block(text, "Then upload a file and publish it")
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=harness.cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+    # Then the version's one blob is held and its job finishes (held before its DOI)
+    headers = {"Authorization": f"Bearer {token.group(1)}"}
+
+    def version_held() -> dict | None:
+        body = requests.get(f"{api_url.group(1)}/datasets/demo-1", headers=headers, timeout=2)
+        versions = body.json()["versions"]
+        return versions[0] if versions and versions[0]["holds"] == {"on": 1, "total": 1} else None
+
+    held = wait_until(version_held, 10, "version 1.0 of demo-1 with its one hold on")
+    assert held["version"] == "1.0"
+    published = next(line for line in done.stdout.splitlines() if '"job"' in line)
+    job = requests.get(
+        f"{api_url.group(1)}/jobs/{json.loads(published)['job']['id']}", headers=headers, timeout=2
+    ).json()
+    wait_until(
+        lambda: (
+            requests.get(f"{api_url.group(1)}/jobs/{job['id']}", headers=headers, timeout=2).json()[
+                "status"
+            ]
+            == "finished"
+        ),
+        10,
+        "the publish job to finish",
+    )
+
+
+def printed_block(text: str, heading: str) -> str:
+    """The indented shell lines printed under `heading`, up to the next blank line."""
+    lines = text.split(heading, 1)[1].splitlines()[1:]
+    block = []
+    for line in lines:
+        if not line.strip():
+            break
+        block.append(line)
+    return textwrap.dedent("\n".join(block))

@@ -42,3 +42,17 @@ def test_every_setting_is_documented() -> None:
     assert len(variables) > 20
     undocumented = sorted(v for v in variables if f"`{v}`" not in README.read_text())
     assert undocumented == []
+
+
+def test_only_the_hold_worker_consumes_holds_and_it_consumes_nothing_else() -> None:
+    procfile = (README.parent / "Procfile").read_text().splitlines()
+    entries = dict(line.split(":", 1) for line in procfile if line.strip())
+    queues = {
+        name: command.split("-Q")[1].split("--")[0].split()
+        for name, command in entries.items()
+        if "dramatiq" in command
+    }
+    assert [name for name, names in queues.items() if "holds" in names] == ["hold-worker"]
+    assert queues["hold-worker"] == ["holds"]
+    # Enough threads for HOLD_CONCURRENCY slots in one process.
+    assert "--threads ${HOLD_CONCURRENCY:-8}" in entries["hold-worker"]

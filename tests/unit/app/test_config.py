@@ -59,11 +59,24 @@ def test_datacite_configured_when_all_four_are_set() -> None:
             "TOMBSTONE_URL_TEMPLATE",
         ),
         ({**BASE, "HEALTH_LAG_SECONDS": "soon"}, "HEALTH_LAG_SECONDS"),
+        ({**BASE, "HOLD_CONCURRENCY": "0"}, "HOLD_CONCURRENCY"),
+        ({**BASE, "HOLD_BATCH_SIZE": "many"}, "HOLD_BATCH_SIZE"),
     ],
 )
 def test_bad_settings_fail_naming_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         load_settings(env)
+
+
+def test_holds_are_off_without_a_bucket_and_their_limits_have_defaults() -> None:
+    settings = load_settings(BASE)
+    assert (settings.s3_configured, settings.hold_concurrency, settings.hold_batch_size) == (
+        False,
+        8,
+        50,
+    )
+    settings = load_settings({**BASE, "S3_BUCKET": "archive-data", "HOLD_CONCURRENCY": "32"})
+    assert (settings.s3_configured, settings.hold_concurrency) == (True, 32)
 
 
 def test_secrets_never_appear_in_repr_or_redacted_view() -> None:

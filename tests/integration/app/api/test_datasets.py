@@ -130,7 +130,15 @@ def test_publish_answers_version_and_job(
     job = body["job"]
     assert answer.headers["Location"] == f"/api/jobs/{job['id']}"
     assert (job["dataset"], job["version"], job["status"]) == ("ds1", "1.0", "in_progress")
-    assert [s["name"] for s in job["steps"]] == ["version_doi", "concept_doi"]
+    # No S3 in this test: the blobs are neither verified nor held, and the job says so
+    assert [(s["name"], s["status"]) for s in job["steps"]] == [
+        ("verify_blobs", "skipped"),
+        ("legal_holds", "skipped"),
+        ("version_doi", "in_progress"),
+        ("concept_doi", "in_progress"),
+    ]
+    assert "not protected" in job["steps"][0]["error"]
+    assert body["version"]["holds"] == {"on": 0, "total": 2}
     # And the dataset lists the version with its DOI
     dataset = client.get("/api/datasets/ds1", headers=bearer("read")).get_json()
     assert [(v["version"], v["doi"]["doi"]) for v in dataset["versions"]] == [("1.0", version_doi)]
@@ -266,10 +274,12 @@ def test_restore_is_not_implemented_yet(client: FlaskClient, writer: dict[str, s
     assert_error(client.post("/api/datasets/ds1/restore", headers=writer), 501, "not_implemented")
 
 
-def test_blob_delete_is_not_implemented_yet(client: FlaskClient, writer: dict[str, str]) -> None:
+def test_blob_delete_without_s3_configured_is_refused(
+    client: FlaskClient, writer: dict[str, str]
+) -> None:
     answer = client.delete("/api/blobs/some/key.nwb?version_id=v1", headers=writer)
-    error = assert_error(answer, 501, "not_implemented")
-    assert error["details"] == {"key": "some/key.nwb", "version_id": "v1"}
+    error = assert_error(answer, 409, "s3_not_configured")
+    assert "S3_BUCKET" in error["message"]
 
 
 def test_losing_a_creation_race_is_a_conflict_not_a_500(

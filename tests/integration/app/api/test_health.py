@@ -33,6 +33,10 @@ def test_healthy(client: FlaskClient, bearer: Bearer) -> None:
     assert answer.status_code == 200
     body = answer.get_json()
     assert (body["status"], body["problems"]) == ("ok", [])
+    # No S3 in this test: worth knowing, but no one needs to act now
+    [warning] = body["warnings"]
+    assert warning["check"] == "legal_holds"
+    assert "not protected" in warning["message"]
     assert body["checks"] == {
         "database": "ok",
         "outbox_lag_seconds": 0.0,
@@ -42,6 +46,8 @@ def test_healthy(client: FlaskClient, bearer: Bearer) -> None:
         "seconds_since_a_delivery_finished": None,
         "enqueued_intents": 0,
         "seconds_since_a_relay_pass": None,
+        "failed_holds": 0,
+        "blob_problems": 0,
     }
 
 
@@ -121,6 +127,9 @@ def test_unreachable_database_is_503_even_before_the_token_is_checked(
     assert answer.get_json() == {
         "status": "failing",
         "problems": [{"check": "database", "message": "the database is unreachable"}],
+        "warnings": [
+            {"check": "legal_holds", "message": answer.get_json()["warnings"][0]["message"]}
+        ],
         "checks": {"database": "unreachable"},
     }
     assert "127.0.0.1" not in answer.get_data(as_text=True)

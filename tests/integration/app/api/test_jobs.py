@@ -45,12 +45,19 @@ def test_job_shape(client: FlaskClient, bearer: Bearer, published: dict) -> None
         "1.0",
         None,
     )
-    assert job["steps"][0] == {
+    assert [step["name"] for step in job["steps"]] == [
+        "verify_blobs",
+        "legal_holds",
+        "version_doi",
+        "concept_doi",
+    ]
+    assert job["steps"][2] == {
         "name": "version_doi",
         "status": "in_progress",
         "done": 0,
         "total": 1,
         "error": None,
+        "problems": [],
     }
 
 

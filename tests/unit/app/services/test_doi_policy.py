@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from app.services.doi_policy import MISSING, Action, Situation, decide
@@ -70,6 +72,20 @@ def test_without_publishing_nothing_is_promoted_registered_or_hidden(
     blocked = expected in (Action.PUBLISH, Action.HIDE, Action.REGISTER)
     situation = _situation(state, target, metadata, url, must_exist, publishing=False)
     assert decide(situation) is (Action.NONE if blocked else expected)
+
+
+@pytest.mark.parametrize(("state", "target", "metadata", "url", "must_exist", "expected"), CASES)
+def test_a_dois_waiting_for_holds_is_never_published_or_registered(
+    state: str, target: str, metadata: str, url: str, must_exist: bool, expected: Action
+) -> None:
+    # Data is immutable before it is citable: everything else (drafts, hides) goes on.
+    blocked = expected in (Action.PUBLISH, Action.REGISTER)
+    situation = dataclasses.replace(
+        _situation(state, target, metadata, url, must_exist, publishing=True),
+        waiting_for_holds=True,
+    )
+    assert decide(situation) is (Action.NONE if blocked else expected)
+    assert decide(situation.with_state(state, confirmed=True)).value in {a.value for a in Action}
 
 
 def test_unknown_target_is_an_error() -> None:
