@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from app.admin.blueprint import bp
 from app.admin.context import reading, settings, writing
@@ -73,9 +74,8 @@ def doi(doi: str) -> ResponseReturnValue:
     """One DOI: where it stands, its history, and the intents that drove it."""
     canonical = normalise_doi(doi)
     with reading() as session:
-        found = (
-            session.scalars(select(Doi).where(Doi.doi == canonical)).first() if canonical else None
-        )
+        query = select(Doi).options(joinedload(Doi.version)).where(Doi.doi == canonical)
+        found = session.scalars(query).first() if canonical else None
         if found is None:
             abort(404, f"{doi} is not a DOI doiflow manages")
         intents = list(

@@ -56,7 +56,10 @@ def job(job_id: int) -> ResponseReturnValue:
         steps = list(found.steps)
         version = session.get(Version, found.version_id) if found.version_id is not None else None
         doi_ids = [step.doi_id for step in steps if step.doi_id is not None]
-        names = dict(session.execute(select(Doi.id, Doi.doi).where(Doi.id.in_(doi_ids))).tuples())
+        names = {
+            row.id: row.doi
+            for row in session.execute(select(Doi.id, Doi.doi).where(Doi.id.in_(doi_ids)))
+        }
     return render_template(
         "admin/job.html",
         title=f"Job {job_id}",
