@@ -116,12 +116,10 @@ def _decision(kind: str, d: dict[str, Any]) -> Described:
 
 
 def _simple(title: str, tone: str, *keys: str) -> Callable[[str, dict[str, Any]], Described]:
+    """A describer with a fixed title that lists the given keys of the event's data."""
+
     def describe(_kind: str, d: dict[str, Any]) -> Described:
-        return (
-            title.format(**d) if "{" in title else title,
-            tone,
-            _facts(d, *((k, k) for k in keys)),
-        )
+        return title, tone, _facts(d, *((key, key) for key in keys))
 
     return describe
 
