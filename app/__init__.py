@@ -43,6 +43,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.extensions[EXTENSION] = runtime
     register_routing_errors(app)
     app.register_blueprint(api_blueprint)
+    if runtime.settings.admin_enabled:
+        from app.admin import init_app as init_admin
+
+        init_admin(app, runtime)
     app.add_url_rule("/healthz", "healthz", _healthz)
     return app
 

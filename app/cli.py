@@ -1,4 +1,5 @@
-"""The `doiflow` command line: schema and tokens here, process commands from entry points.
+"""The `doiflow` command line: schema, tokens and admin accounts here, process commands
+from entry points.
 
 Commands that run processes (`relay`, `worker`, `dev`, `sandbox`, …) live in the
 packages that own them and register themselves in the `doiflow.commands` entry-point
@@ -105,6 +106,51 @@ def create_token(name: str, scopes: str) -> None:
         raise click.ClickException(error.message) from None
     click.echo(f"token {token.id} ({name}, scopes {token.scopes}):", err=True)
     click.echo(plain)
+
+
+@main.command("create-admin")
+@click.argument("email")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["viewer", "operator", "admin"]),
+    help="viewer reads; operator also retries and discards; admin also manages tokens and users.",
+)
+@click.option(
+    "--update", is_flag=True, help="Change an existing account's password and role instead."
+)
+def create_admin(email: str, role: str, update: bool) -> None:
+    """Create an admin page account; the password is prompted for, or read from stdin."""
+    from app.enums import AdminRole
+    from app.services import admins, audit
+    from app.services.errors import ServiceError
+
+    password = _read_password()
+    runtime = runtime_from_environment()
+    try:
+        with runtime.sessions.begin() as session:
+            if update:
+                user = admins.update_account(
+                    session, email, password=password, role=AdminRole(role), actor=audit.cli_actor()
+                )
+            else:
+                user = admins.create(
+                    session, email, password, AdminRole(role), actor=audit.cli_actor()
+                )
+    except ServiceError as error:
+        raise click.ClickException(error.message) from None
+    finally:
+        runtime.close()
+    done = "updated" if update else "created"
+    click.echo(f"admin account {user.email} ({user.role}) {done}; log in at /admin/login")
+
+
+def _read_password() -> str:
+    """Prompted twice on a terminal; otherwise the first line of stdin (for scripts)."""
+    if sys.stdin.isatty():
+        password: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

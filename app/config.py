@@ -87,6 +87,8 @@ class Settings:
     health_lag_seconds: float = 300.0  # the oldest due intent waited longer: relay down?
     health_stuck_seconds: float = 3600.0  # an intent open longer: throttled, or no worker
     health_silent_seconds: float = 300.0  # intents enqueued and no delivery finished since
+    admin_enabled: bool = True  # the /admin pages (they need a real SECRET_KEY)
+    admin_snapshot_seconds: float = 30.0  # the dashboard's counts are at most this old
 
     @property
     def datacite_configured(self) -> bool:
@@ -233,6 +235,10 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         ),
         health_silent_seconds=parse_number(
             "HEALTH_SILENT_SECONDS", get("HEALTH_SILENT_SECONDS"), 300.0
+        ),
+        admin_enabled=parse_bool("ADMIN_ENABLED", get("ADMIN_ENABLED"), True),
+        admin_snapshot_seconds=parse_number(
+            "ADMIN_SNAPSHOT_SECONDS", get("ADMIN_SNAPSHOT_SECONDS"), 30.0
         ),
     )
     return settings

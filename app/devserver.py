@@ -32,9 +32,9 @@ DEMO_BODY = (
 DEV_DEFAULTS = {
     "DATABASE_URL": "sqlite:///./var/doiflow.db",
     "DOI_INSTANCE": "dev",
-    "SECRET_KEY": "dev-only-secret",
     "RELAY_POLL_SECONDS": "0.2",
 }
+DEV_ADMIN = "dev@localhost"
 
 
 @click.command("dev")
@@ -58,6 +58,7 @@ def dev(host: str, port: int | None) -> None:
     try:
         settings = load_settings(
             **DEV_DEFAULTS,
+            SECRET_KEY=_kept_secret(Path("var/secret-key")),
             LANDING_URL_TEMPLATE=f"http://{host}:{port}/datasets/{{dataset}}/{{version}}",
         )
     except ConfigError as error:
@@ -66,9 +67,10 @@ def dev(host: str, port: int | None) -> None:
     runtime = Runtime.from_settings(settings)
     with runtime.sessions.begin() as session:
         _, token = tokens.create_token(session, "dev", ["read", "write", "operator"])
+    admin_password = _dev_admin(runtime, Path("var/dev-admin-password"))
     server = make_server(host, port, create_app(runtime=runtime), threaded=True)
     with EmbeddedWorkers(runtime):
-        _print_welcome(f"http://{host}:{port}", token, runtime, sandbox, s3)
+        _print_welcome(f"http://{host}:{port}", token, runtime, sandbox, s3, admin_password)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
@@ -136,12 +138,41 @@ def _start_s3_unless_configured() -> ThreadedMotoServer | None:
     return server
 
 
+def _kept_secret(path: Path) -> str:
+    """$SECRET_KEY, else a random one kept in `path` (sessions survive a restart)."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _dev_admin(runtime: Runtime, path: Path) -> str | None:
+    """The dev admin's password: made on first start, kept in `path`; None if it was changed."""
+    from app.enums import AdminRole
+    from app.services import admins
+
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(15))
+        path.chmod(0o600)
+    password = path.read_text().strip()
+    with runtime.sessions.begin() as session:
+        user = admins.find(session, DEV_ADMIN)
+        if user is None:
+            admins.create(session, DEV_ADMIN, password, AdminRole.ADMIN, actor="cli:doiflow-dev")
+        elif not admins.password_matches(user, password):
+            return None  # someone set another password: we no longer know it
+    return password
+
+
 def _print_welcome(
     url: str,
     token: str,
     runtime: Runtime,
     sandbox: SandboxServer | None,
     s3: ThreadedMotoServer | None,
+    admin_password: str | None,
 ) -> None:
     settings = runtime.settings
     sandbox_url = settings.datacite_api_url
@@ -150,11 +181,15 @@ def _print_welcome(
     publish = str(settings.doi_publish).lower()
     s3_url, bucket = settings.s3_endpoint_url or "AWS", settings.s3_bucket
     s3_where = " (in-process moto: for a first try, it keeps nothing)" if s3 else ""
+    login = (
+        f"{DEV_ADMIN} / {admin_password}" if admin_password else f"{DEV_ADMIN} (password changed)"
+    )
     click.echo(
         f"""
 doiflow is running (embedded default)
   API            {url}/api   (OpenAPI: {url}/api/openapi.json)
   API token      {token}
+  admin page     {url}/admin   (log in as {login})
   database       {settings.redacted()["database_url"]}
   broker         {broker}
   DataCite       {sandbox_url}{where}

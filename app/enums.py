@@ -70,6 +70,19 @@ class HoldTarget(StrEnum):
     OFF = "off"
 
 
+class AdminRole(StrEnum):
+    """Who may do what on the admin page; each role includes the ones before it."""
+
+    VIEWER = "viewer"  # reads every page
+    OPERATOR = "operator"  # also retries and discards
+    ADMIN = "admin"  # also releases holds, manages tokens and users
+
+    def includes(self, other: AdminRole) -> bool:
+        """True when this role may do what `other` may."""
+        order = list(AdminRole)
+        return order.index(self) >= order.index(other)
+
+
 class Scope(StrEnum):
     READ = "read"
     WRITE = "write"

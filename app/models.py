@@ -1,4 +1,5 @@
-"""ORM models: datasets and versions, their DOIs and legal holds, the outbox, tokens, jobs."""
+"""ORM models: datasets and versions, their DOIs and legal holds, the outbox, tokens, jobs,
+and the admin page's accounts, audit log and dashboard snapshots."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, JSONDocument, UTCDateTime, utcnow
 from app.enums import (
+    AdminRole,
     DoiKind,
     DoiState,
     DoiTarget,
@@ -157,21 +159,6 @@ class HoldTransition(Base):
     hold: Mapped[LegalHold] = relationship(back_populates="history")
 
 
-class AuditLog(Base):
-    """One admin or operator action: who, what, when, why."""
-
-    __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_at", "at"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    actor: Mapped[str] = mapped_column(String(255))
-    action: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str] = mapped_column(Text)
-    reason: Mapped[str] = mapped_column(Text)
-    details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
-
-
 class Doi(Base):
     """One DataCite DOI and where it stands; `state` changes only through DoiMachine."""
 
@@ -282,6 +269,23 @@ class Intent(Base):
             sqlite_where=text("status = 'enqueued'"),
         ),
         Index("ix_outbox_status_updated", "status", "updated_at"),
+        # The admin's outbox browser: newest first within a status or a topic (keyset on id).
+        Index("ix_outbox_status_id", "status", "id"),
+        Index("ix_outbox_topic_id", "topic", "id"),
+        # Error-text search reads only the rows that have an error (done rows have none).
+        Index(
+            "ix_outbox_errored",
+            "id",
+            postgresql_where=text("last_error IS NOT NULL"),
+            sqlite_where=text("last_error IS NOT NULL"),
+        ),
+        # Payload search (`payload @> '{...}'`); jsonb only, so Postgres only.
+        Index(
+            "ix_outbox_payload",
+            "payload",
+            postgresql_using="gin",
+            postgresql_ops={"payload": "jsonb_path_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -383,3 +387,50 @@ class JobStep(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     job: Mapped[Job] = relationship(back_populates="steps")
+
+
+class AdminUser(Base):
+    """A person who logs in to the admin page; only an Argon2 hash of the password is kept."""
+
+    __tablename__ = "admin_users"
+    __table_args__ = (CheckConstraint(check_in("role", AdminRole), name="role"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lowercase
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of the session's user id: bumping it (new password, role, disabled) ends every
+    # session signed before, though their cookies are still validly signed.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class AuditLog(Base):
+    """Who did what, when, to what, and why: every admin, operator and CLI action."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_action_at", "action", "at"),
+        Index("ix_audit_log_target", "target"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(300))  # "admin:EMAIL", "token:NAME", "cli:USER"
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(300))
+    reason: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+
+
+class DashboardSnapshot(Base):
+    """The admin dashboard's counts, taken at most every ADMIN_SNAPSHOT_SECONDS."""
+
+    __tablename__ = "dashboard_snapshots"
+    __table_args__ = (Index("ix_dashboard_snapshots_taken_at", "taken_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)

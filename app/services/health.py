@@ -181,8 +181,14 @@ def _waiting_concepts() -> Any:
 
 
 def _since_last_delivery(session: Session, now: datetime) -> float | None:
-    last = session.scalar(select(func.max(IntentEvent.at)).where(IntentEvent.kind.in_(FINISHED)))
-    return None if last is None else round((now - last).total_seconds(), 1)
+    # One max per kind: each is a single backward step of ix_intent_events_kind_at, where a
+    # max over `kind IN (...)` walks the index (50 ms over three million events).
+    per_kind = [
+        select(func.max(IntentEvent.at)).where(IntentEvent.kind == kind).scalar_subquery()
+        for kind in FINISHED
+    ]
+    found = [at for at in session.execute(select(*per_kind)).one() if at is not None]
+    return round((now - max(found)).total_seconds(), 1) if found else None
 
 
 def _bounded(session: Session, ids: Any) -> int:

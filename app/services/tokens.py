@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.enums import Scope
 from app.models import ApiToken
-from app.services.errors import InvalidInputError
+from app.services.errors import InvalidInputError, NotFoundError
 
 TOKEN_PREFIX = "dfl_"  # noqa: S105 - a public marker, not a secret
 
@@ -75,3 +75,17 @@ def has_scope(token: ApiToken, scope: Scope) -> bool:
     order = [Scope.READ.value, Scope.WRITE.value, Scope.OPERATOR.value, Scope.ADMIN.value]
     granted = max((order.index(s) for s in token.scopes.split(",") if s in order), default=-1)
     return granted >= order.index(scope.value)
+
+
+def revoke_token(session: Session, token_id: int) -> ApiToken:
+    """Revoke a live token (a guarded update); NotFoundError when none is live by that id."""
+    revoked = session.scalars(
+        update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .returning(ApiToken)
+        .execution_options(synchronize_session="fetch")
+    ).first()
+    if revoked is None:
+        raise NotFoundError(f"no live API token has id {token_id}")
+    return revoked

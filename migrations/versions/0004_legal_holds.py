@@ -35,14 +35,15 @@ def upgrade() -> None:
         "audit_log",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("actor", sa.String(length=255), nullable=False),
+        sa.Column("actor", sa.String(length=300), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
-        sa.Column("target", sa.Text(), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("details", JSON, nullable=False),
+        sa.Column("target", sa.String(length=300), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("data", JSON, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
     )
-    op.create_index("ix_audit_log_at", "audit_log", ["at"], unique=False)
+    op.create_index("ix_audit_log_action_at", "audit_log", ["action", "at"])
+    op.create_index("ix_audit_log_target", "audit_log", ["target"])
     op.create_table(
         "legal_holds",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -107,5 +108,6 @@ def downgrade() -> None:
     op.drop_table("hold_transitions")
     op.drop_index("ix_legal_holds_state", table_name="legal_holds")
     op.drop_table("legal_holds")
-    op.drop_index("ix_audit_log_at", table_name="audit_log")
+    op.drop_index("ix_audit_log_target", table_name="audit_log")
+    op.drop_index("ix_audit_log_action_at", table_name="audit_log")
     op.drop_table("audit_log")

@@ -141,7 +141,7 @@ def test_release_needs_a_reason_then_releases_audits_and_verify_leaves_it_off(
         [entry] = session.scalars(select(AuditLog))
         assert (entry.action, entry.reason) == ("release_hold", "GDPR erasure")
         assert entry.actor.startswith("command line (")
-        assert entry.details["still_published"] is True
+        assert entry.data["still_published"] is True
 
     # And verify does not want it held again
     assert holds_cli("verify")[0] == 0
