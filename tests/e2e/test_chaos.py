@@ -1,0 +1,70 @@
+"""Chaos, the short run: seeded operations under kills, Redis restarts and DataCite faults.
+
+Runs `python -m ops.chaos` as a subprocess (it starts and removes its own database,
+Redis server, sandbox and Procfile processes) with a fixed seed, and expects no
+findings. The long run is the same command with more operations (README, "Chaos").
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+SEED = 7
+OPERATIONS = 150
+CLIENTS = 4
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+KNOWN_BUGS = (
+    "core-hardening bugs, seed 7: failed-untried (a worker outage fails DOIs never tried: "
+    "expired leases count as attempts); dangling-citation (dataset deleted during the "
+    "version's publish: a hidden version IsVersionOf a deleted concept); wrong-state "
+    "(versions published under embargo keep doi null after unembargo; a concept publish in "
+    "flight when the last version is deleted leaves it findable) and short-of-target; "
+    "permanent-failure / failed-after-redrive (reset_after_commit believed unapplied: "
+    "DELETE answered 405, draft save answered 'state findable'); tombstone (DOIs hidden "
+    "before their dataset was deleted keep their landing URL); job-open (publish jobs "
+    "in_progress with every step closed)"
+)
+
+
+class ChaosFindingsError(AssertionError):
+    """The chaos run completed and reported findings (exit status 1)."""
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.xfail(strict=True, raises=ChaosFindingsError, reason=KNOWN_BUGS)
+def test_short_chaos_run_has_no_findings(tmp_path: Path) -> None:
+    # Given the chaos harness pointed at the test Postgres server
+    admin_url = (
+        os.environ.get("CHAOS_POSTGRES_URL")
+        or os.environ.get("TEST_POSTGRES_URL")
+        or DEFAULT_ADMIN_URL
+    )
+    argv = [sys.executable, "-m", "ops.chaos", "--operations", str(OPERATIONS)]
+    argv += ["--seed", str(SEED), "--clients", str(CLIENTS), "--keep-logs", str(tmp_path)]
+
+    # When the short run plays its operations and its fault schedule
+    done = subprocess.run(
+        argv,
+        cwd=REPO_ROOT,
+        env={**os.environ, "CHAOS_POSTGRES_URL": admin_url},
+        capture_output=True,
+        text=True,
+        timeout=570,
+        check=False,
+    )
+
+    # Then it ran to the end (exit 2 is the harness breaking, never a finding)
+    if done.returncode not in (0, 1):
+        pytest.fail(f"the chaos run broke (exit {done.returncode}):\n{done.stderr[-6000:]}")
+    # And it found nothing
+    if done.returncode == 1:
+        raise ChaosFindingsError(f"chaos findings (evidence in {tmp_path}):\n{done.stdout}")
