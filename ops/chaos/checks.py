@@ -75,7 +75,7 @@ def _dataset_view(model: DatasetModel) -> dict[str, Any]:
     return {
         "deleted": model.deleted,
         "embargoed": model.embargoed,
-        "title": first_title(model.metadata),
+        "metadata": model.metadata,
         "versions": [(v.name, v.deleted) for v in model.versions],
     }
 
@@ -84,7 +84,7 @@ def _served_view(body: dict[str, Any]) -> dict[str, Any]:
     return {
         "deleted": body.get("deleted"),
         "embargoed": body.get("embargoed"),
-        "title": first_title(body.get("metadata")),
+        "metadata": body.get("metadata"),
         "versions": [(v["version"], v["deleted"]) for v in body.get("versions") or []],
     }
 
@@ -177,7 +177,8 @@ def stuck(snap: Snapshot, excused: set[str], *, failed_is_stuck: bool) -> list[F
     findings = []
     by_id = {row["id"]: doi for doi, row in snap.rows.items()}
     for intent in snap.open_intents:
-        doi = by_id.get(int(str(intent["key"]).removeprefix("doi:") or 0))
+        key = str(intent["key"]).removeprefix("doi:")
+        doi = by_id.get(int(key)) if key.isdigit() else None
         findings.append(
             Finding(
                 "stuck-intent",

@@ -72,8 +72,8 @@ def _run(stack: Stack, config: ChaosConfig, say: Say, work: Path, started: float
     sandbox = SandboxControl(stack.sandbox_url)
     actors = _actors(stack, sandbox, config, say)
     _play(actors, say)
-    died = _settle(stack, sandbox, config, say)
-    outcome = verdict.judge(stack, sandbox, config, actors.journals, died, say)
+    early = _settle(stack, sandbox, config, say) + _chaos_errors(actors.chaos)
+    outcome = verdict.judge(stack, sandbox, config, actors.journals, early, say)
     wire = stack.wiretap.entries()
     result = Result(
         findings=outcome.findings,
@@ -172,6 +172,13 @@ def _settle(stack: Stack, sandbox: SandboxControl, config: ChaosConfig, say: Say
     if not wait_drained(stack.database_url, config.settle_timeout):
         say(f"the outbox did not drain within {config.settle_timeout:g} s")
     return findings
+
+
+def _chaos_errors(chaos: Chaos) -> list[Finding]:
+    """Events the schedule could not carry out (a process that would not come back)."""
+    return [
+        Finding("chaos-event-failed", None, None, "the event ran", error) for error in chaos.errors
+    ]
 
 
 def _split(total: int, parts: int) -> list[int]:

@@ -8,6 +8,7 @@ and empty them without touching anyone else's; `close()` removes both.
 from __future__ import annotations
 
 import shutil
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ class Stack:
         self.token = ""
         self.operator_token = ""
         self.wiretap: Wiretap | None = None
+        # The chaos thread restarts processes while the main thread may be closing.
+        self._lock = threading.Lock()
+        self._closed = False
 
     def start(self) -> None:
         """Bring everything up, in the Procfile's order (release before web)."""
@@ -77,6 +81,8 @@ class Stack:
 
     def close(self) -> None:
         """Stop every process, the wiretap, and drop the database."""
+        with self._lock:
+            self._closed = True
         try:
             self.harness.stop_all()
         finally:
@@ -90,9 +96,10 @@ class Stack:
 
     def restart(self, name: str) -> None:
         """Start a process that is down again with the same command, and wait until ready."""
-        if self.harness.processes[name].running:
-            return
-        self._launch(name)
+        with self._lock:
+            if self._closed or self.harness.processes[name].running:
+                return
+            self._launch(name)
 
     def running(self, name: str) -> bool:
         """Whether the named process is alive."""
