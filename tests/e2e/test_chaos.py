@@ -8,6 +8,7 @@ findings. The long run is the same command with more operations (README, "Chaos"
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,8 @@ OPERATIONS = 150
 CLIENTS = 4
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+RUN_TIMEOUT = 480  # about 2.5 minutes on the 2-core development machine
+CLEANUP_TIMEOUT = 60
 
 KNOWN_BUGS = (
     "core-hardening bugs, seed 7: failed-untried (a worker outage fails DOIs never tried: "
@@ -52,19 +55,25 @@ def test_short_chaos_run_has_no_findings(tmp_path: Path) -> None:
     argv += ["--seed", str(SEED), "--clients", str(CLIENTS), "--keep-logs", str(tmp_path)]
 
     # When the short run plays its operations and its fault schedule
-    done = subprocess.run(
-        argv,
-        cwd=REPO_ROOT,
-        env={**os.environ, "CHAOS_POSTGRES_URL": admin_url},
-        capture_output=True,
-        text=True,
-        timeout=570,
-        check=False,
-    )
+    returncode, stdout, stderr = run_chaos(argv, {**os.environ, "CHAOS_POSTGRES_URL": admin_url})
 
     # Then it ran to the end (exit 2 is the harness breaking, never a finding)
-    if done.returncode not in (0, 1):
-        pytest.fail(f"the chaos run broke (exit {done.returncode}):\n{done.stderr[-6000:]}")
+    if returncode not in (0, 1):
+        pytest.fail(f"the chaos run broke (exit {returncode}):\n{stderr[-6000:]}")
     # And it found nothing
-    if done.returncode == 1:
-        raise ChaosFindingsError(f"chaos findings (evidence in {tmp_path}):\n{done.stdout}")
+    if returncode == 1:
+        raise ChaosFindingsError(f"chaos findings (evidence in {tmp_path}):\n{stdout}")
+
+
+def run_chaos(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """Run the harness; on a timeout SIGTERM it, so it stops and removes what it started."""
+    with subprocess.Popen(
+        argv, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=CLEANUP_TIMEOUT)
+            pytest.fail(f"the chaos run took over {RUN_TIMEOUT} s:\n{stderr[-6000:]}")
+        return process.returncode, stdout, stderr
