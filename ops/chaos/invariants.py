@@ -123,15 +123,19 @@ def agreement(snap: Snapshot, excused: set[str]) -> list[Finding]:
                 detail=history_text(snap.dois.get(doi)),
             )
         )
-    for doi, record in snap.remote.items():
-        if doi not in snap.rows:
-            findings.append(
-                Finding(
-                    "orphan-at-datacite",
-                    None,
-                    doi,
-                    "every DOI at DataCite is one doiflow manages",
-                    f"{record.get('state')} at {record.get('url')}, unknown to doiflow",
-                )
-            )
-    return findings
+    return findings + _orphans(snap)
+
+
+def _orphans(snap: Snapshot) -> list[Finding]:
+    """DOIs under our prefix at DataCite that doiflow has no row for."""
+    return [
+        Finding(
+            "orphan-at-datacite",
+            None,
+            doi,
+            "every DOI at DataCite is one doiflow manages",
+            f"{record.get('state')} at {record.get('url')}, unknown to doiflow",
+        )
+        for doi, record in snap.remote.items()
+        if doi not in snap.rows
+    ]

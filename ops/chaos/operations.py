@@ -226,11 +226,13 @@ class Client(threading.Thread):
             self._get(live)
             return
         dataset, doi = self.rng.choice(candidates)
+        # Drawn before the look, whose answer depends on timing: the seed's sequence holds.
+        roll = self.rng.random()
         looked = self.lifecycle.look(doi, dataset)
         failed = looked.ok and (looked.answer or {}).get("state") == "failed"
         if failed:
             self.lifecycle.retry(doi, dataset)
-        elif self.rng.random() < 0.3:
+        elif roll < 0.3:
             # Not failed (or not there): the API must refuse, unless it failed meanwhile.
             self.lifecycle.retry(
                 doi, dataset, expected=(404,) if looked.status == 404 else (409, 202)

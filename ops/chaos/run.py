@@ -189,6 +189,7 @@ def _progress(total: int, say: Say) -> Callable[[], None]:
     lock, count = threading.Lock(), [0]
 
     def tick() -> None:
+        """Count one operation; report every 25th."""
         with lock:
             count[0] += 1
             if count[0] % 25 == 0 or count[0] == total:
