@@ -9,8 +9,10 @@ retries must have had its tries at DataCite. The DataCite-side invariants are in
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
+from ops.chaos import config
 from ops.chaos.expectations import ABSENT, Expected, expected_dois
 from ops.chaos.findings import Finding, history_text, moment
 from ops.chaos.journal import Entry
@@ -105,6 +107,8 @@ def outcomes(models: Models, snap: Snapshot, excused: set[str]) -> list[Finding]
 
 
 def _outcome(model: DatasetModel, expected: Expected, snap: Snapshot) -> list[Finding]:
+    if expected.version is None:
+        expected = _waiting_on_versions(model, expected, snap)
     row = snap.rows.get(expected.doi)
     state = row["state"] if row else ABSENT
     refs = tuple(model.refs)
@@ -128,6 +132,16 @@ def _outcome(model: DatasetModel, expected: Expected, snap: Snapshot) -> list[Fi
     if remote is None or remote.get("state") != state or state not in ("draft", "findable"):
         return []  # absent or out of step: the agreement check reports it
     return _remote_content(model, expected, remote, refs, detail)
+
+
+def _waiting_on_versions(model: DatasetModel, expected: Expected, snap: Snapshot) -> Expected:
+    """A concept syncs after its versions: one not findable (its own finding) holds it back."""
+    live = [config.version_doi(model.id, v.name) for v in model.live_versions()]
+    states = [(snap.rows.get(doi) or {}).get("state") for doi in live]
+    if expected.states != {"findable"} or all(state == "findable" for state in states):
+        return expected
+    allowed = expected.states if "findable" in states else expected.states | {"draft"}
+    return replace(expected, states=frozenset(allowed), title=None, cites=None)
 
 
 def _remote_content(
@@ -242,15 +256,16 @@ def open_jobs(snap: Snapshot, models: Models) -> list[Finding]:
 def failures(snap: Snapshot, max_attempts: int) -> tuple[list[Finding], set[str]]:
     """Judge every recorded failure; return the findings and the datasets excused for now.
 
-    A DOI still failed whose failures were all legitimate (its retries ran out at
-    DataCite) excuses its dataset from the state checks until the re-drive.
+    A DOI still failed excuses its dataset from the state checks until the re-drive:
+    its other DOIs wait on it (a concept cites only findable versions), and whatever
+    else its failure left behind is the failure's finding, not one finding each.
     """
     findings: list[Finding] = []
     excused: set[str] = set()
     for doi, body in snap.dois.items():
         judged = [_judge(doi, body, t, snap, max_attempts) for t in _fails(body)]
         findings += [f for f in judged if f is not None]
-        if body.get("state") == "failed" and judged and judged[-1] is None:
+        if body.get("state") == "failed":
             excused.add(body.get("dataset") or "")
     return findings, excused
 
@@ -269,7 +284,7 @@ def _judge(doi: str, body: dict, fail: dict, snap: Snapshot, max_attempts: int) 
             dataset,
             doi,
             "no permanent failure: every injected fault is transient",
-            f"failed ({fail.get('http_status')}): {detail[:300]}",
+            f"failed ({fail.get('http_status')}): {detail[:240]}; {_held(doi, snap)}",
             detail=history,
         )
     tries = _tries_before(doi, body, fail, snap)
@@ -280,22 +295,34 @@ def _judge(doi: str, body: dict, fail: dict, snap: Snapshot, max_attempts: int) 
         dataset,
         doi,
         f"failed only after {max_attempts} tries at DataCite",
-        f"retries exhausted after {tries} request(s) reached DataCite: {detail[:200]}",
+        f"retries exhausted after {tries} request(s) reached DataCite: {detail[:200]}; "
+        f"{_held(doi, snap)}",
         detail=history,
     )
 
 
+def _held(doi: str, snap: Snapshot) -> str:
+    record = snap.remote.get(doi)
+    if record is None:
+        return "DataCite now: absent"
+    return f"DataCite now: {record.get('state')} at {record.get('url')}"
+
+
 def _tries_before(doi: str, body: dict, fail: dict, snap: Snapshot) -> int:
-    """Requests DataCite saw for `doi` since its last re-drive and up to this failure."""
+    """Requests DataCite saw for `doi` between its previous transition and this failure.
+
+    Every change of state settles the intent that caused it, so the requests after the
+    last one are the failing intent's own tries.
+    """
     end = moment(fail.get("at"))
     if end is None:
         return 0
-    redrives = [
+    earlier = [
         at
         for t in body.get("history") or []
-        if t.get("event") == "redrive" and (at := moment(t.get("at"))) is not None and at < end
+        if (at := moment(t.get("at"))) is not None and at < end
     ]
-    start = max(redrives, default=None)
+    start = max(earlier, default=None)
     count = 0
     for request in snap.requests:
         at = moment(request.get("time"))
