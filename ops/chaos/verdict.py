@@ -57,7 +57,7 @@ def judge(
     extra = settle.snapshot() + observer.journal.snapshot()
     second += checks.api_answers(extra)
     findings = merge(_phase(first, "after chaos"), _phase(second, "after re-drive"))
-    return Verdict(findings, after_chaos, after_redrive, entries + extra)
+    return Verdict(_with_journal(findings, models), after_chaos, after_redrive, entries + extra)
 
 
 def state_checks(
@@ -98,6 +98,14 @@ def _redrive(
     if not wait_drained(stack.database_url, config.settle_timeout):
         say(f"the outbox did not drain within {config.settle_timeout:g} s after the re-drive")
     return journal
+
+
+def _with_journal(findings: list[Finding], models: Models) -> list[Finding]:
+    """A finding about a dataset names the dataset's journal entries unless it has its own."""
+    return [
+        replace(f, refs=tuple(models[f.dataset].refs)) if not f.refs and f.dataset in models else f
+        for f in findings
+    ]
 
 
 def _phase(findings: list[Finding], phase: str) -> list[Finding]:
