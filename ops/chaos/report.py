@@ -47,15 +47,26 @@ def _outcome(entry: WireEntry) -> str:
 
 
 def duplicates(wire: Iterable[WireEntry]) -> list[Duplicate]:
-    """Writes the wiretap saw more than once, in the order they were first sent."""
-    groups: dict[tuple[str, str, str], list[WireEntry]] = defaultdict(list)
+    """Writes the wiretap saw sent again: the same DOI, method and body, back to back.
+
+    Only consecutive writes to a DOI count: a concept hidden, shown and hidden again
+    sends the same `hide` body twice, but those are two decisions, not a re-send.
+    """
+    runs: dict[str, list[WireEntry]] = {}
+    found: list[list[WireEntry]] = []
     for entry in wire:
-        if entry.method in WRITES and entry.doi:
-            groups[(entry.doi, entry.method, entry.body_sha256)].append(entry)
+        if entry.method not in WRITES or not entry.doi:
+            continue
+        run = runs.get(entry.doi)
+        if run and (run[-1].method, run[-1].body_sha256) == (entry.method, entry.body_sha256):
+            run.append(entry)
+            if len(run) == 2:
+                found.append(run)
+        else:
+            runs[entry.doi] = [entry]
     return [
-        Duplicate(doi=doi, method=method, event=sent[0].event, sends=tuple(sent))
-        for (doi, method, _), sent in groups.items()
-        if len(sent) > 1
+        Duplicate(doi=r[0].doi or "", method=r[0].method, event=r[0].event, sends=tuple(r))
+        for r in found
     ]
 
 
@@ -95,8 +106,8 @@ def duplicates_text(found: list[Duplicate], wire_count: int) -> str:
     """The duplicate writes, one line each, and a count of those after a lost answer."""
     wasted = sum(d.after_success for d in found)
     head = (
-        f"duplicate DataCite writes: {len(found)} (same DOI, method and body sent more than "
-        f"once) among {wire_count} requests; {wasted} repeat a write whose 2xx the worker "
+        f"duplicate DataCite writes: {len(found)} (same DOI, method and body sent again, back "
+        f"to back) among {wire_count} requests; {wasted} repeat a write whose 2xx the worker "
         f"received, {len(found) - wasted} only follow answers lost, too late, 5xx or 429"
     )
     lines = [head]

@@ -51,7 +51,7 @@ def run(config: ChaosConfig, say: Say) -> Result:
         say(f"starting the stack (logs in {work / 'logs'})")
         stack.start()
         say(f"stack up: API {stack.api_url}, sandbox {stack.sandbox_url}")
-        return _run(stack, config, say, work, started)
+        return _run(stack, config, say, started)
     finally:
         stack.close()
         if config.keep_logs is None:
@@ -66,9 +66,10 @@ class Actors:
     runner: ScenarioRunner
     chaos: Chaos
     journals: list[Journal]
+    stop: threading.Event
 
 
-def _run(stack: Stack, config: ChaosConfig, say: Say, work: Path, started: float) -> Result:
+def _run(stack: Stack, config: ChaosConfig, say: Say, started: float) -> Result:
     sandbox = SandboxControl(stack.sandbox_url)
     actors = _actors(stack, sandbox, config, say)
     _play(actors, say)
@@ -96,7 +97,14 @@ def _keep(config: ChaosConfig, stack: Stack, result: Result, outcome: verdict.Ve
     keep(
         config.keep_logs or Path("."),
         {
-            "summary": {"seed": config.seed, "operations": result.operations},
+            "summary": {
+                "seed": config.seed,
+                "operations": result.operations,
+                "scripted": result.scripted,
+                "findings": len(result.findings),
+                "duplicates": len(result.duplicates),
+                "seconds": round(result.seconds),
+            },
             "findings": outcome.findings,
             "journal": outcome.entries,
             "chaos-schedule": [{"at": at, "event": text} for at, text in result.chaos_log],
@@ -132,7 +140,7 @@ def _actors(stack: Stack, sandbox: SandboxControl, config: ChaosConfig, say: Say
     journals.append(scripted.api.journal)
     rng = random.Random(f"{config.seed}/scenarios")
     runner = ScenarioRunner(scripted, sandbox, stack.wiretap, stack, config, rng, say)
-    return Actors(clients, runner, Chaos(runner, config.seed, done, say), journals)
+    return Actors(clients, runner, Chaos(runner, config.seed, done, say), journals, stop)
 
 
 def _lifecycle(stack: Stack, journal: Journal) -> Lifecycle:
@@ -144,8 +152,11 @@ def _play(actors: Actors, say: Say) -> None:
     actors.chaos.start()
     for client in actors.clients:
         client.start()
-    for client in actors.clients:
-        client.join()
+    try:
+        for client in actors.clients:
+            client.join()
+    finally:
+        actors.stop.set()  # on Ctrl-C too: no client keeps calling a stack being torn down
     say("clients done; the chaos finishes its round")
     actors.chaos.clients_done.set()
     actors.chaos.join()
