@@ -25,7 +25,7 @@ def citations(snap: Snapshot) -> list[Finding]:
                     doi,
                     f"{relation} {target} resolves",
                     f"{record.get('state')} DOI cites {target}, which {seen}",
-                    detail=history_text(snap.dois.get(target)),
+                    detail=f"(the cited DOI in doiflow)\n{history_text(snap.dois.get(target))}",
                 )
             )
     return findings

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ops.chaos import config
 from ops.chaos.operations import Lifecycle, draft_metadata, version_metadata
 from ops.chaos.sandbox import SandboxControl
-from ops.chaos.stack import WORKERS, Stack
+from ops.chaos.stack import RELAYS, WORKERS, Stack
 from ops.chaos.wiretap import WireEntry, Wiretap
 
 # The latency that keeps one DataCite call in flight while the API changes its dataset.
@@ -187,12 +187,24 @@ def publish_under_embargo(run: ScenarioRunner, tag: str) -> None:
 
 
 def publish_then_delete_at_once(run: ScenarioRunner, tag: str) -> None:
-    """Publish, then delete the dataset right away, three times: the version and concept
-    syncs then finish together on two worker threads, each closing one step of the job."""
+    """Publish, then delete the dataset at once, three times, the relays paused meanwhile.
+
+    Both syncs are then claimed in one batch and, slowed alike, end together on two
+    worker threads, each closing one step of the publish job in its own transaction.
+    """
     for n in range(1, 4):
         dataset = f"{tag}-pdel{n}"
-        if run.create_public(dataset) and run.publish(dataset, "v1"):
+        if not run.create_public(dataset):
+            continue
+        dois = (config.concept_doi(dataset), config.version_doi(dataset, "v1"))
+        run.sandbox.add_faults(*({"doi": doi, "times": 1, "latency_ms": 400} for doi in dois))
+        for name in RELAYS:
+            run.stack.kill(name)
+        if run.publish(dataset, "v1"):
             run.lifecycle.delete_dataset(dataset)
+        for name in RELAYS:
+            run.stack.restart(name)
+        time.sleep(1)
 
 
 def worker_outage(run: ScenarioRunner, tag: str) -> None:
