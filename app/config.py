@@ -17,6 +17,50 @@ SECRET_FIELDS = frozenset({"secret_key", "datacite_password", "aws_secret_access
 LIMIT_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*s\s*$")
 
 
+# Every environment variable doiflow reads (a test keeps this, the code and the README
+# in step; test harnesses strip exactly these from the environment they pass on).
+VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "PORT",
+    "SECRET_KEY",
+    "DATACITE_API_URL",
+    "DATACITE_USER",
+    "DATACITE_PASSWORD",
+    "DATACITE_PREFIX",
+    "DATACITE_READ_TIMEOUT",
+    "DATACITE_WRITE_GRACE_SECONDS",
+    "DATACITE_RATE_LIMIT",
+    "DOI_PUBLISH",
+    "DOI_INSTANCE",
+    "DOI_MAX_ATTEMPTS",
+    "DOI_MAX_AGE_SECONDS",
+    "LANDING_URL_TEMPLATE",
+    "TOMBSTONE_URL_TEMPLATE",
+    "RETRY_BASE_SECONDS",
+    "RETRY_CAP_SECONDS",
+    "LEASE_SECONDS",
+    "RELAY_POLL_SECONDS",
+    "RELAY_BATCH_SIZE",
+    "RELAY_MAX_IN_FLIGHT",
+    "HEALTH_LAG_SECONDS",
+    "HEALTH_STUCK_SECONDS",
+    "HEALTH_SILENT_SECONDS",
+    "S3_BUCKET",
+    "S3_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "HOLD_CONCURRENCY",
+    "HOLD_BATCH_SIZE",
+    "ADMIN_ENABLED",
+    "ADMIN_SNAPSHOT_SECONDS",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+)
+
+
 class ConfigError(ValueError):
     """A required setting is missing or malformed; the message names the variable."""
 

@@ -20,7 +20,7 @@ from app.models import Doi, Intent
 from app.retry import RetryDecision, Verdict
 from app.runner import Failure
 from app.services import jobs, payloads
-from app.services.doi_policy import Action, reachable_target, request_sync
+from app.services.doi_policy import Action, keeps_draft, reachable_target, request_sync
 from app.states.doi import TransitionNotAllowed, apply
 
 if TYPE_CHECKING:
@@ -117,6 +117,10 @@ def _confirm(
     doi.last_error = None
     # DataCite never takes a public DOI back to draft or deletes it: retarget, then re-decide.
     doi.target = reachable_target(doi)
+    if doi.state == DoiState.DRAFT.value and keeps_draft(
+        doi, must_exist=payloads.versions_may_cite_concept(session, doi.dataset_id)
+    ):
+        doi.target = DoiTarget.DRAFT.value  # confirmed a draft nobody cites: it stays one
     session.flush()
     settled = request_sync(session, settings, doi) is None
     jobs.on_doi_changed(session, doi, settled=settled)

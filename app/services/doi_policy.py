@@ -112,13 +112,17 @@ def situation(session: Session, settings: Settings, doi: Doi, digest: str) -> Si
     state = doi.state
     if state == DoiState.PENDING.value and not doi.needs_look:
         state = MISSING  # never sent: DataCite has nothing
+    must_exist = doi.kind == DoiKind.CONCEPT.value and payloads.versions_may_cite_concept(
+        session, doi.dataset_id
+    )
+    if keeps_draft(doi, must_exist=must_exist):
+        target = DoiTarget.DRAFT.value
     return Situation(
         state=state,
         target=target,
         stale=digest != doi.confirmed_hash,
         url_stale=payloads.desired_url(settings, doi) != doi.confirmed_url,
-        must_exist=doi.kind == DoiKind.CONCEPT.value
-        and payloads.versions_may_cite_concept(session, doi.dataset_id),
+        must_exist=must_exist,
         publishing=settings.doi_publish,
         waiting_for_holds=settings.s3_configured
         and doi.version_id is not None
@@ -176,6 +180,23 @@ def retire_target(session: Session, doi: Doi) -> str:
         session, doi.dataset_id
     )
     return (DoiTarget.REGISTERED if may_be_public or cited else DoiTarget.DELETED).value
+
+
+def keeps_draft(doi: Doi, *, must_exist: bool) -> bool:
+    """A live dataset's concept retired as "maybe public" that turns out a draft nobody cites.
+
+    Its last version went while a write was in doubt, so it was headed for hidden; if
+    DataCite holds it as a draft (a look will say) and no version may cite it, it stays
+    the dataset's draft: a live dataset's concept is never deleted. A public one is
+    retargeted back to registered by the recorder (`reachable_target`).
+    """
+    return (
+        doi.kind == DoiKind.CONCEPT.value
+        and doi.target == DoiTarget.REGISTERED.value
+        and doi.state not in PUBLIC
+        and not must_exist
+        and doi.dataset.deleted_at is None
+    )
 
 
 def reachable_target(doi: Doi) -> str:

@@ -61,6 +61,8 @@ def desired_hash(session: Session, settings: Settings, doi: Doi) -> str:
     return metadata_hash(desired_attributes(session, settings, doi))
 
 
+PUBLIC = (DoiState.FINDABLE.value, DoiState.REGISTERED.value)
+
 # Set by doiflow from its own records, never taken from the archive's metadata.
 OURS = ("doi", "prefix", "suffix", "event", "url", "state")
 
@@ -82,10 +84,15 @@ def _version_attributes(session: Session, doi: Doi, version: Version) -> dict[st
 def _concept_attributes(session: Session, doi: Doi) -> dict[str, Any]:
     dataset: Dataset = doi.dataset
     live_versions = [v for v in dataset.versions if v.deleted_at is None]
-    # Rule 6: the concept follows the latest remaining version. Once the dataset itself
-    # is deleted its concept may still have to be registered (a version cites it), and
-    # then it carries the complete metadata of the last version, never the draft's.
-    followed = live_versions or (dataset.versions if dataset.deleted_at is not None else [])
+    # Rule 6: the concept follows the latest remaining version. A concept retired with no
+    # version left (the dataset deleted, or its last version) may still have to be
+    # registered (a version cites it): it then carries the complete metadata of the last
+    # version, never the draft's, which DataCite would refuse outside draft.
+    to_register = doi.target == DoiTarget.REGISTERED.value and (
+        doi.state in PUBLIC or versions_may_cite_concept(session, dataset.id)
+    )
+    retired = dataset.deleted_at is not None or to_register
+    followed = live_versions or (dataset.versions if retired else [])
     if not followed:
         return _archive_metadata(dataset.draft_metadata)
     attributes = _archive_metadata(followed[-1].metadata_snapshot)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
+from sqlalchemy import select
+
+from app.db import utcnow
+from app.models import Doi
 from app.services import datasets, health
 from tests.fixtures.pipeline import wait_until
 from tests.fixtures.sandbox import SANDBOX_AUTH
@@ -120,3 +125,28 @@ def test_a_concept_waiting_on_a_failed_version_says_why_and_counts_in_health(
         checks = health.measure(session, settings)
     assert checks["concepts_waiting_on_a_failed_version"] == 1
     assert "concepts_waiting" in [p.check for p in health.problems_in(checks, settings)]
+
+
+def test_a_live_datasets_concept_retired_in_doubt_stays_its_draft_when_nothing_cites_it(
+    make_pipeline,
+) -> None:
+    # Given a draft concept whose latest write is in doubt, and a version never sent
+    first = make_pipeline()
+    create(first.runtime, "doubt")
+    wait_until(lambda: doi_state(first.runtime, concept("doubt")) == "draft")
+    first.stop()
+    publish(first.runtime, "doubt", "v1")
+    with first.runtime.sessions.begin() as session:
+        row = session.scalars(select(Doi).where(Doi.doi == concept("doubt"))).one()
+        row.in_doubt_since = utcnow() - timedelta(seconds=30)
+    # When the only version is deleted: the concept may be public, so it is headed for hidden
+    call(first.runtime, datasets.delete_version, "doubt", "v1")
+    assert doi_row(first.runtime, concept("doubt")).target == "registered"
+    second = make_pipeline()
+    _quiet(second)
+    # Then a look finds a draft nobody cites: it stays the live dataset's draft, never
+    # registered with incomplete metadata (a 422) and never deleted
+    row = doi_row(second.runtime, concept("doubt"))
+    assert (row.state, row.target) == ("draft", "draft"), row.last_error
+    assert second.remote_dois()[concept("doubt")] == "draft"
+    assert all(r["status"] < 400 for r in second.datacite_requests() if r["method"] != "GET")
