@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.clients.errors import RemoteError, TransientError
@@ -125,6 +126,8 @@ def _confirm(
     settled = request_sync(session, settings, doi) is None
     jobs.on_doi_changed(session, doi, settled=settled)
     _follow_with_concept(session, settings, doi)
+    if plan.state == DoiState.PENDING.value and doi.state in payloads.AT_DATACITE:
+        _cite_from_versions(session, settings, doi)
 
 
 def _record_error(
@@ -188,6 +191,20 @@ def _follow_with_concept(session: Session, settings: Settings, doi: Doi) -> None
         if concept is not None and request_sync(session, settings, concept) is None:
             # Nothing to send: the concept already says what it should.
             jobs.on_doi_changed(session, concept, settled=True)
+
+
+def _cite_from_versions(session: Session, settings: Settings, concept: Doi) -> None:
+    """A concept DataCite now has: findable versions published without it name it now."""
+    if concept.kind != DoiKind.CONCEPT.value:
+        return
+    query = select(Doi).where(
+        Doi.dataset_id == concept.dataset_id,
+        Doi.kind == DoiKind.VERSION.value,
+        Doi.state == DoiState.FINDABLE.value,
+    )
+    # Not locked: a version records while holding its own row, then the concept's.
+    for version in session.scalars(query.order_by(Doi.id)):
+        request_sync(session, settings, version)  # only those whose metadata is now stale
 
 
 def _note_waiting_concept(session: Session, version: Doi) -> None:

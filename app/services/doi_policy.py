@@ -200,7 +200,10 @@ def keeps_draft(doi: Doi, *, must_exist: bool) -> bool:
 
 
 def reachable_target(doi: Doi) -> str:
-    """The target once DataCite's state is known: public DOIs never return to draft or go."""
+    """The target once DataCite's state is known: public DOIs never return to draft or go,
+    and a DOI found gone (DataCite never had it, or deleted the draft) stays gone."""
     if doi.state in PUBLIC and doi.target in (DoiTarget.DRAFT.value, DoiTarget.DELETED.value):
         return DoiTarget.REGISTERED.value
+    if doi.state == DoiState.DELETED.value:
+        return DoiTarget.DELETED.value
     return doi.target

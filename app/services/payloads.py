@@ -62,6 +62,7 @@ def desired_hash(session: Session, settings: Settings, doi: Doi) -> str:
 
 
 PUBLIC = (DoiState.FINDABLE.value, DoiState.REGISTERED.value)
+AT_DATACITE = (DoiState.DRAFT.value, *PUBLIC)
 
 # Set by doiflow from its own records, never taken from the archive's metadata.
 OURS = ("doi", "prefix", "suffix", "event", "url", "state")
@@ -75,8 +76,13 @@ def _version_attributes(session: Session, doi: Doi, version: Version) -> dict[st
     attributes = _archive_metadata(version.metadata_snapshot)
     attributes.setdefault("version", version.name)
     concept = concept_doi_of(session, version.dataset_id)
-    # A draft never cites a DOI that may not resolve; a findable version names its concept.
-    if doi.target == DoiTarget.FINDABLE.value and concept is not None:
+    # A draft never cites a DOI that may not resolve; a findable version names its concept
+    # once DataCite has it (its creation failed or waits: the version is updated later).
+    if (
+        doi.target == DoiTarget.FINDABLE.value
+        and concept is not None
+        and concept.state in AT_DATACITE
+    ):
         _add_relation(attributes, concept.doi, "IsVersionOf")
     return attributes
 

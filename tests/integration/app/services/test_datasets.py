@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from app import claiming
 from app.clients.errors import RemoteDoi
 from app.clients.remotes import Remotes
+from app.db import utcnow
 from app.models import Doi, Intent
 from app.runner import Runner
 from app.services import datasets, jobs
@@ -484,3 +487,28 @@ def test_a_dataset_deleted_after_its_version_points_every_hidden_doi_at_the_tomb
     for doi in (concept("tomb"), version_doi("tomb", "v1"), version_doi("tomb", "v2")):
         assert pipeline.remote_dois()[doi] == "registered"
         assert pipeline.datacite_document(doi)["url"] == tombstone, doi
+
+
+@pytest.mark.parametrize("in_doubt", [False, True])
+def test_a_version_deleted_before_its_doi_was_ever_sent_is_gone_with_nothing_at_datacite(
+    make_pipeline, in_doubt: bool
+) -> None:
+    pipeline = make_pipeline(start=False)
+    create(pipeline.runtime, "never-sent")
+    publish(pipeline.runtime, "never-sent", "v1")
+    if in_doubt:
+        # Its publish was sent and its answer lost, but DataCite never applied it.
+        with pipeline.runtime.sessions.begin() as session:
+            row = session.scalars(select(Doi).where(Doi.doi == version_doi("never-sent", "v1")))
+            row.one().in_doubt_since = utcnow() - timedelta(seconds=30)
+    call(pipeline.runtime, datasets.delete_version, "never-sent", "v1")
+    pipeline.start()
+    _quiet(pipeline)
+    # Nothing to hide and nothing to delete: recorded gone, its target with it (not short
+    # of a "registered" it can never reach), and no request for it at all
+    row = doi_row(pipeline.runtime, version_doi("never-sent", "v1"))
+    assert (row.state, row.target) == ("deleted", "deleted")
+    assert version_doi("never-sent", "v1") not in pipeline.remote_dois()
+    assert [w for w in writes(pipeline.datacite_requests()) if "/v1" in w[1]] == []
+    if in_doubt:  # a look found nothing there
+        assert [r["method"] for r in pipeline.datacite_requests() if "/v1" in r["doi"]] == ["GET"]

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.db import utcnow
 from app.models import Doi
-from app.services import datasets, health
+from app.services import datasets, dois, health
 from tests.fixtures.pipeline import wait_until
 from tests.fixtures.sandbox import SANDBOX_AUTH
 from tests.support.citations import dangling_citations
@@ -150,3 +150,40 @@ def test_a_live_datasets_concept_retired_in_doubt_stays_its_draft_when_nothing_c
     assert (row.state, row.target) == ("draft", "draft"), row.last_error
     assert second.remote_dois()[concept("doubt")] == "draft"
     assert all(r["status"] < 400 for r in second.datacite_requests() if r["method"] != "GET")
+
+
+def test_a_version_published_while_its_concept_was_missing_names_it_once_it_exists(
+    make_pipeline,
+) -> None:
+    # Given a concept whose creation DataCite refuses once, and a version published meanwhile
+    pipeline = make_pipeline(start=False)
+    create(pipeline.runtime, "late-concept")
+    publish(pipeline.runtime, "late-concept", "v1")
+    refusal = json.dumps({"errors": [{"source": "url", "title": "Is not a valid url"}]})
+    pipeline.inject(
+        {
+            "method": "PUT",
+            "doi": concept("late-concept"),
+            "times": 1,
+            "respond": {"status": 422, "body": refusal},
+        }
+    )
+    pipeline.start()
+    wait_until(lambda: doi_state(pipeline.runtime, version_doi("late-concept", "v1")) == "findable")
+    wait_until(lambda: doi_state(pipeline.runtime, concept("late-concept")) == "failed")
+    _quiet(pipeline)
+    # The version went out without citing a concept DataCite does not have
+    related = pipeline.datacite_document(version_doi("late-concept", "v1")).get(
+        "relatedIdentifiers"
+    )
+    assert not related
+    # When the concept is re-driven and DataCite has it at last
+    call(pipeline.runtime, dois.retry, concept("late-concept"), reason="fixed")
+    wait_until(lambda: doi_state(pipeline.runtime, concept("late-concept")) == "findable")
+    _quiet(pipeline)
+    # Then the version names it, and nothing cites what does not resolve
+    related = pipeline.datacite_document(version_doi("late-concept", "v1"))["relatedIdentifiers"]
+    assert {(r["relationType"], r["relatedIdentifier"]) for r in related} == {
+        ("IsVersionOf", concept("late-concept"))
+    }
+    assert dangling_citations(pipeline.sandbox_url, SANDBOX_AUTH) == []
