@@ -116,6 +116,11 @@ def _confirm(
     doi.attempts = 0
     doi.next_attempt_at = None
     doi.last_error = None
+    # A version's follow-up depends on its concept (it names it once DataCite has it), and
+    # the concept's record re-syncs the versions: lock the concept before deciding, so of
+    # two records racing one always sees the other's outcome.
+    if doi.kind == DoiKind.VERSION.value:
+        payloads.concept_doi_of(session, doi.dataset_id, for_update=True)
     # DataCite never takes a public DOI back to draft or deletes it: retarget, then re-decide.
     doi.target = reachable_target(doi)
     if doi.state == DoiState.DRAFT.value and keeps_draft(

@@ -151,7 +151,9 @@ def versions_may_cite_concept(session: Session, dataset_id: str) -> bool:
 def concept_doi_of(session: Session, dataset_id: str, *, for_update: bool = False) -> Doi | None:
     """The dataset's concept DOI row, if it has one."""
     query = select(Doi).where(Doi.dataset_id == dataset_id, Doi.kind == DoiKind.CONCEPT.value)
-    return session.scalars(query.with_for_update() if for_update else query).first()
+    if for_update:  # locked, and read afresh: what another transaction just committed
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalars(query).first()
 
 
 def _findable_version_dois(session: Session, version_ids: list[int]) -> list[str]:

@@ -187,3 +187,21 @@ def test_a_version_published_while_its_concept_was_missing_names_it_once_it_exis
         ("IsVersionOf", concept("late-concept"))
     }
     assert dangling_citations(pipeline.sandbox_url, SANDBOX_AUTH) == []
+
+
+def test_versions_minted_with_their_concept_at_unembargo_all_name_it(make_pipeline) -> None:
+    # Given versions published under embargo: at unembargo the concept and the versions
+    # are created at the same moment, their records racing each other
+    pipeline = make_pipeline()
+    create(pipeline.runtime, "racing", embargoed=True)
+    for name in ("v1", "v2", "v3"):
+        publish(pipeline.runtime, "racing", name)
+    call(pipeline.runtime, datasets.unembargo, "racing")
+    wait_until(lambda: doi_state(pipeline.runtime, concept("racing")) == "findable")
+    _quiet(pipeline)
+    # Then every findable version names the concept, whichever record came first
+    for name in ("v1", "v2", "v3"):
+        related = pipeline.datacite_document(version_doi("racing", name)).get("relatedIdentifiers")
+        assert {(r["relationType"], r["relatedIdentifier"]) for r in related or []} == {
+            ("IsVersionOf", concept("racing"))
+        }, name
