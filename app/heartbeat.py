@@ -1,15 +1,19 @@
-"""A delivery's lease kept alive while its remote step runs, so leases can be short.
+"""Deliveries' leases kept alive while their remote steps run, so leases can be short.
 
-Every `lease / 3` seconds a background thread pushes the lease's expiry out again (one
-fenced UPDATE in its own short transaction). A killed worker stops beating, so its
-intent is rescued within one lease; a slow DataCite call is not. A beat that finds the
-lease gone stops: the runner's fenced record step then drops the late result.
+One thread per process (started on first use) renews the lease of every delivery that
+is calling out, every `lease / 3` seconds, each with one fenced UPDATE in a short
+transaction of its own. A killed worker stops beating, so its intent is rescued within
+one lease; a slow DataCite call is not. A beat that finds a lease gone marks that
+delivery lost and stops renewing it: the runner's fenced record step then drops the
+late result. (A thread per delivery cost more than the delivery's own SQL.)
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from dataclasses import dataclass, field
 from types import TracebackType
 
 from app import outbox
@@ -18,22 +22,81 @@ from app.runtime import Runtime
 log = logging.getLogger("doiflow.runner")
 
 
-class Heartbeat:
-    """Renews one delivery's lease until stopped (a context manager around the call)."""
+@dataclass
+class _Beating:
+    intent_id: int
+    lease_token: str
+    lost: bool = False
 
-    def __init__(self, runtime: Runtime, intent_id: int, lease_token: str) -> None:
-        self.runtime = runtime
-        self.intent_id = intent_id
-        self.lease_token = lease_token
-        self.lease_seconds = runtime.settings.lease_seconds
-        self.lost = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"heartbeat-{intent_id}", daemon=True
-        )
 
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
+@dataclass
+class Heartbeats:
+    """The process's renewer: `with heartbeats.keeping(id, token):` around each call."""
+
+    runtime: Runtime
+    _active: dict[int, _Beating] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _thread: threading.Thread | None = None
+
+    def keeping(self, intent_id: int, lease_token: str) -> Keeping:
+        """A context manager that keeps this delivery's lease alive while it is open."""
+        return Keeping(self, _Beating(intent_id, lease_token))
+
+    def _add(self, beating: _Beating) -> None:
+        with self._lock:
+            self._active[beating.intent_id] = beating
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="heartbeats", daemon=True)
+                self._thread.start()
+
+    def _remove(self, beating: _Beating) -> None:
+        with self._lock:
+            if self._active.get(beating.intent_id) is beating:
+                del self._active[beating.intent_id]
+
+    def _run(self) -> None:
+        interval = self.runtime.settings.lease_seconds / 3
+        while True:
+            time.sleep(interval)
+            with self._lock:
+                due = list(self._active.values())
+            for beating in due:
+                self.beat(beating)
+
+    def beat(self, beating: _Beating) -> None:
+        """Push one lease out by a whole lease from now (fenced); stop it when it is gone."""
+        try:
+            with self.runtime.sessions.begin() as session:
+                outbox.renew_lease(
+                    session,
+                    beating.intent_id,
+                    beating.lease_token,
+                    self.runtime.settings.lease_seconds,
+                )
+        except outbox.LeaseLostError:
+            beating.lost = True
+            self._remove(beating)
+            log.warning(
+                "lease lost during the call",
+                extra={"action": "heartbeat_lost", "intent_id": beating.intent_id},
+            )
+        except Exception:  # the database blinked: the next beat may make it
+            log.exception("heartbeat failed", extra={"action": "heartbeat_failed"})
+
+
+@dataclass
+class Keeping:
+    """One delivery's place in the heartbeat while its call runs."""
+
+    heartbeats: Heartbeats
+    beating: _Beating
+
+    @property
+    def lost(self) -> bool:
+        return self.beating.lost
+
+    def __enter__(self) -> Keeping:
+        self.heartbeats._add(self.beating)
         return self
 
     def __exit__(
@@ -42,21 +105,4 @@ class Heartbeat:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.lease_seconds)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.lease_seconds / 3):
-            try:
-                self.beat()
-            except outbox.LeaseLostError:
-                self.lost = True
-                log.warning("lease lost during the call", extra={"action": "heartbeat_lost"})
-                return
-            except Exception:  # the database blinked: the next beat may make it
-                log.exception("heartbeat failed", extra={"action": "heartbeat_failed"})
-
-    def beat(self) -> None:
-        """Push the lease out by a whole lease from now (fenced)."""
-        with self.runtime.sessions.begin() as session:
-            outbox.renew_lease(session, self.intent_id, self.lease_token, self.lease_seconds)
+        self.heartbeats._remove(self.beating)

@@ -210,8 +210,8 @@ class Doi(Base):
 
     @property
     def needs_look(self) -> bool:
-        """DataCite may hold it in a state we do not know: in doubt, or re-driven (pending)."""
-        return self.in_doubt or (self.state == DoiState.PENDING.value and bool(self.history))
+        """DataCite may hold it in a state we do not know (a re-drive sets this too)."""
+        return self.in_doubt
 
 
 class DoiTransition(Base):

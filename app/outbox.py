@@ -151,19 +151,24 @@ def lock_leased(session: Session, intent_id: int, lease_token: str) -> Intent | 
 def start(
     session: Session, intent_id: int, lease_token: str, *, lease_seconds: float
 ) -> Intent | None:
-    """Begin a delivery: renew its lease and count its attempt; None if the lease is lost."""
-    intent = lock_leased(session, intent_id, lease_token)
-    if intent is None:
-        return None
+    """Begin a delivery: renew its lease and count its attempt; None if the lease is lost.
+
+    One guarded UPDATE … RETURNING (it takes the row lock too): the intent comes back as
+    it now is, attempt counted.
+    """
     now = utcnow()
-    _guarded(
-        session,
-        intent_id,
-        lease_token,
-        lease_expires_at=now + timedelta(seconds=lease_seconds),
-        attempts=Intent.attempts + 1,
+    started = (
+        update(Intent)
+        .where(Intent.id == intent_id, Intent.status == ENQUEUED, Intent.lease_token == lease_token)
+        .values(
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            attempts=Intent.attempts + 1,
+            updated_at=now,
+        )
+        .returning(Intent)
     )
-    return intent
+    statement = select(Intent).from_statement(started).execution_options(populate_existing=True)
+    return session.scalars(statement).first()
 
 
 def complete(session: Session, intent_id: int, lease_token: str) -> None:

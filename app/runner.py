@@ -29,7 +29,7 @@ from app.clients.errors import RemoteError, UnexpectedError
 from app.clients.remotes import Remotes
 from app.config import Settings
 from app.db import utcnow
-from app.heartbeat import Heartbeat
+from app.heartbeat import Heartbeats
 from app.models import Intent
 from app.retry import RetryDecision, Verdict
 from app.runtime import Runtime
@@ -101,6 +101,7 @@ class Runner:
         self.runtime = runtime
         self.remotes = remotes
         self.settings = runtime.settings
+        self.heartbeats = Heartbeats(runtime)
 
     def run(self, handler: Handler[Any, Any], intent_id: int, lease_token: str) -> None:
         """One delivery; safe to run twice (a stale or duplicate one changes nothing)."""
@@ -140,7 +141,7 @@ class Runner:
 
     def call(self, delivery: Delivery) -> Delivery:
         """Step 2: the handler's remote step, with no transaction open, its lease kept alive."""
-        beating = Heartbeat(self.runtime, delivery.intent_id, delivery.lease_token)
+        beating = self.heartbeats.keeping(delivery.intent_id, delivery.lease_token)
         with calls.collect() as made, beating:
             try:
                 delivery.outcome = delivery.handler.execute(self.remotes, delivery.plan)
@@ -160,7 +161,6 @@ class Runner:
                 intent = outbox.lock_leased(session, intent_id, delivery.lease_token)
                 if intent is None:
                     raise outbox.LeaseLostError(f"intent {intent_id}: lease lost")
-                _record_calls(session, intent_id, delivery.calls)
                 outcome = delivery.outcome
                 error: RemoteError | None = outcome.error
                 decision = None if error is None else self._decide(intent, error)
@@ -169,6 +169,8 @@ class Runner:
                 )
                 if override is not None:
                     decision, error = override, error or RemoteError(override.reason)
+                # Added last, so the calls and the verdict leave in one multi-row INSERT.
+                _record_calls(session, intent_id, delivery.calls)
                 self._settle(session, intent, decision, error)
         except outbox.LeaseLostError:
             # Superseded while we called out (lease expired, rescued, re-delivered): the

@@ -11,13 +11,13 @@ import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.clients.errors import RemoteError, TransientError
 from app.config import Settings
 from app.db import utcnow
 from app.enums import DoiKind, DoiState, DoiTarget
-from app.models import Doi, Intent
+from app.models import Dataset, Doi, Intent
 from app.retry import RetryDecision, Verdict
 from app.runner import Failure
 from app.services import jobs, payloads
@@ -40,8 +40,14 @@ METADATA_WRITES = (Action.SAVE_DRAFT, Action.PUBLISH, Action.REGISTER)
 
 
 def locked_doi(session: Session, doi_id: int) -> Doi | None:
-    """The DOI row, locked and freshly read."""
-    return session.get(Doi, doi_id, with_for_update=True, populate_existing=True)
+    """The DOI row, locked and freshly read, with its dataset (every decision reads it)."""
+    return session.get(
+        Doi,
+        doi_id,
+        options=[joinedload(Doi.dataset).selectinload(Dataset.versions)],
+        with_for_update={"of": Doi},
+        populate_existing=True,
+    )
 
 
 def record(
@@ -123,7 +129,8 @@ def _confirm(
         payloads.concept_doi_of(session, doi.dataset_id, for_update=True)
     # DataCite never takes a public DOI back to draft or deletes it: retarget, then re-decide.
     doi.target = reachable_target(doi)
-    if doi.state == DoiState.DRAFT.value and keeps_draft(
+    retired_draft = doi.state == DoiState.DRAFT.value and doi.target == DoiTarget.REGISTERED.value
+    if retired_draft and keeps_draft(
         doi, must_exist=payloads.versions_may_cite_concept(session, doi.dataset_id)
     ):
         doi.target = DoiTarget.DRAFT.value  # confirmed a draft nobody cites: it stays one
@@ -200,7 +207,7 @@ def _follow_with_concept(session: Session, settings: Settings, doi: Doi) -> None
 
 def _cite_from_versions(session: Session, settings: Settings, concept: Doi) -> None:
     """A concept DataCite now has: findable versions published without it name it now."""
-    if concept.kind != DoiKind.CONCEPT.value:
+    if concept.kind != DoiKind.CONCEPT.value or not concept.dataset.versions:
         return
     query = select(Doi).where(
         Doi.dataset_id == concept.dataset_id,

@@ -112,8 +112,11 @@ def situation(session: Session, settings: Settings, doi: Doi, digest: str) -> Si
     state = doi.state
     if state == DoiState.PENDING.value and not doi.needs_look:
         state = MISSING  # never sent: DataCite has nothing
-    must_exist = doi.kind == DoiKind.CONCEPT.value and payloads.versions_may_cite_concept(
-        session, doi.dataset_id
+    # Only a concept being retired (target registered) asks whether a version cites it.
+    must_exist = (
+        doi.kind == DoiKind.CONCEPT.value
+        and doi.target == DoiTarget.REGISTERED.value
+        and payloads.versions_may_cite_concept(session, doi.dataset_id)
     )
     if keeps_draft(doi, must_exist=must_exist):
         target = DoiTarget.DRAFT.value

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from app import outbox
 from app.config import Settings
+from app.db import utcnow
 from app.enums import DoiState
 from app.models import Doi
 from app.services.doi_policy import request_sync, sync_key
@@ -46,8 +47,10 @@ def redrive(settings: Settings, session: Session, doi: Doi, *, reason: str) -> N
     doi.attempts = 0
     doi.last_error = None
     doi.next_attempt_at = None
-    # Pending again with a history: the next delivery looks at what DataCite holds (the
-    # state before the failure is gone from the row) before it acts.
+    # What DataCite holds is unknown again (the state before the failure is gone from the
+    # row): the next delivery looks first. The doubt dates from the failure, the last time
+    # a write of ours went out, so a failure long past makes no one wait the write grace.
+    doi.in_doubt_since = doi.in_doubt_since or doi.updated_at or utcnow()
     # The failed intents stay as history, but health no longer counts them.
     outbox.supersede_failed(session, sync_key(doi))
     session.flush()

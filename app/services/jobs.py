@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.enums import DoiState, DoiTarget, JobStatus, StepStatus
+from app.enums import DoiKind, DoiState, DoiTarget, JobStatus, StepStatus
 from app.models import Doi, Job, JobStep, Version
 
 OPEN_STEP = (StepStatus.PENDING.value, StepStatus.IN_PROGRESS.value)
@@ -102,6 +102,8 @@ def reopen(job: Job) -> None:
 
 def on_doi_changed(session: Session, doi: Doi, *, settled: bool) -> None:
     """Close the open steps that wait on `doi` (and on its siblings) once they are settled."""
+    if doi.kind == DoiKind.CONCEPT.value and not doi.dataset.versions:
+        return  # jobs are publish runs: a dataset without versions has none
     job_ids = set(
         session.scalars(
             select(JobStep.job_id).where(JobStep.doi_id == doi.id, JobStep.status.in_(OPEN_STEP))

@@ -104,7 +104,9 @@ def measure(bench: Bench, redis_url: str, number: int, args: argparse.Namespace)
 def create(runtime: Runtime, dataset: str) -> None:
     """One public dataset through the service layer (its concept DOI heads for draft)."""
     with runtime.sessions.begin() as session:
-        datasets.create_dataset(runtime, session, dataset, embargoed=False, metadata=METADATA)
+        datasets.create_dataset(
+            runtime.settings, session, dataset, embargoed=False, metadata=METADATA
+        )
 
 
 def time_to_draft(runtime: Runtime, database_url: str, dataset: str, timeout: float) -> float:

@@ -196,7 +196,7 @@ def create(runtime: Runtime, count: int) -> None:
     for n in range(count):
         with runtime.sessions.begin() as session:
             datasets.create_dataset(
-                runtime,
+                runtime.settings,
                 session,
                 f"bench{n}",
                 embargoed=False,

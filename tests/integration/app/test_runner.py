@@ -12,7 +12,7 @@ from app import claiming, outbox
 from app.clients.remotes import Remotes
 from app.config import Limit
 from app.db import utcnow
-from app.heartbeat import Heartbeat
+from app.heartbeat import Heartbeats
 from app.models import Intent, IntentEvent
 from app.ratelimit import LocalTokenBucket, RedisTokenBucket
 from app.runner import Runner
@@ -178,7 +178,7 @@ def test_a_delivery_whose_heartbeat_stalled_never_records_its_result(
     make_pipeline, monkeypatch
 ) -> None:
     # Given heartbeats that stall (the worker's database connection hangs, say)
-    monkeypatch.setattr(Heartbeat, "beat", lambda self: None)
+    monkeypatch.setattr(Heartbeats, "beat", lambda self, beating: None)
     pipeline = make_pipeline(LEASE_SECONDS="2", DATACITE_READ_TIMEOUT="10")
     pipeline.inject({"method": "PUT", "times": 1, "latency_ms": 4000})
     create(pipeline.runtime, "stalled")
