@@ -29,39 +29,15 @@ from typing import TypeVar
 import psycopg
 import redis
 
+from app.config import VARIABLES
+
 BIN = Path(sys.executable).parent
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 T = TypeVar("T")
 
 # Every variable doiflow reads: processes get them from the benchmark only, never inherited.
-CONFIG_VARIABLES = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "PORT",
-    "SECRET_KEY",
-    "DATACITE_API_URL",
-    "DATACITE_USER",
-    "DATACITE_PASSWORD",
-    "DATACITE_PREFIX",
-    "DATACITE_RATE_LIMIT",
-    "DATACITE_READ_TIMEOUT",
-    "DOI_PUBLISH",
-    "DOI_INSTANCE",
-    "DOI_MAX_ATTEMPTS",
-    "DOI_MAX_AGE_SECONDS",
-    "LANDING_URL_TEMPLATE",
-    "TOMBSTONE_URL_TEMPLATE",
-    "S3_BUCKET",
-    "S3_ENDPOINT_URL",
-    "RETRY_BASE_SECONDS",
-    "RETRY_CAP_SECONDS",
-    "LEASE_SECONDS",
-    "RELAY_POLL_SECONDS",
-    "RELAY_BATCH_SIZE",
-    "RELAY_MAX_IN_FLIGHT",
-    "WEB_CONCURRENCY",
-)
+CONFIG_VARIABLES = VARIABLES
 
 
 def progress(message: str) -> None:
