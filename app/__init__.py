@@ -14,9 +14,6 @@ if TYPE_CHECKING:
     from app.config import Settings
     from app.runtime import Runtime
 
-# Big enough for a version referencing some hundred thousand blobs.
-MAX_CONTENT_LENGTH = 64 * 1024 * 1024
-
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the web app; without arguments the settings come from the environment."""
@@ -35,7 +32,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         raise ValueError("create_app: the runtime was built from other settings")
     app = Flask(__name__)
     app.config["SECRET_KEY"] = runtime.settings.secret_key or None
-    app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
+    app.config["MAX_CONTENT_LENGTH"] = runtime.settings.max_content_length
     if isinstance(app.json, DefaultJSONProvider):
         app.json.sort_keys = False  # answers keep the documented field order
     # DOIs given as https://doi.org/10.x/y keep their double slash instead of a redirect.

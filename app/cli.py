@@ -94,18 +94,10 @@ def db_upgrade(revision: str) -> None:
 @click.option("--name", required=True, help="Who uses the token, e.g. 'archive-backend'.")
 @click.option("--scopes", default="read,write", show_default=True, help="read, write, operator.")
 def create_token(name: str, scopes: str) -> None:
-    """Create an API bearer token; it is printed once and stored only hashed."""
-    from app.services import tokens
-    from app.services.errors import ServiceError
+    """Create an API bearer token (the same as `doiflow tokens create`)."""
+    from app.cli_tokens import create_token as create
 
-    runtime = runtime_from_environment()
-    try:
-        with runtime.sessions.begin() as session:
-            token, plain = tokens.create_token(session, name, tokens.parse_scopes(scopes))
-    except ServiceError as error:
-        raise click.ClickException(error.message) from None
-    click.echo(f"token {token.id} ({name}, scopes {token.scopes}):", err=True)
-    click.echo(plain)
+    create(name, scopes)
 
 
 @main.command("create-admin")

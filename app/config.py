@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit, urlunsplit
 
@@ -58,6 +58,9 @@ VARIABLES = (
     "ADMIN_SNAPSHOT_SECONDS",
     "LOG_FORMAT",
     "LOG_LEVEL",
+    "MAX_CONTENT_LENGTH",
+    "METADATA_MAX_BYTES",
+    "VERSION_MAX_BLOBS",
 )
 
 
@@ -133,6 +136,10 @@ class Settings:
     health_silent_seconds: float = 300.0  # intents enqueued and no delivery finished since
     admin_enabled: bool = True  # the /admin pages (they need a real SECRET_KEY)
     admin_snapshot_seconds: float = 30.0  # the dashboard's counts are at most this old
+    # Request limits (413 beyond them): a whole body, one metadata document, one version.
+    max_content_length: int = 2 * 1024 * 1024
+    metadata_max_bytes: int = 256 * 1024
+    version_max_blobs: int = 10_000
 
     @property
     def datacite_configured(self) -> bool:
@@ -284,8 +291,19 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         admin_snapshot_seconds=parse_number(
             "ADMIN_SNAPSHOT_SECONDS", get("ADMIN_SNAPSHOT_SECONDS"), 30.0
         ),
+        max_content_length=_whole("MAX_CONTENT_LENGTH", get, Settings.max_content_length),
+        metadata_max_bytes=_whole("METADATA_MAX_BYTES", get, Settings.metadata_max_bytes),
+        version_max_blobs=_whole("VERSION_MAX_BLOBS", get, Settings.version_max_blobs),
     )
     return settings
+
+
+def _whole(name: str, get: Callable[[str], str | None], default: int) -> int:
+    """A whole-number variable of at least 1 (the request limits)."""
+    value = parse_number(name, get(name), default, minimum=1)
+    if value != int(value):
+        raise ConfigError(f"{name} must be a whole number, not {get(name)!r}")
+    return int(value)
 
 
 DATACITE_VARIABLES = ("DATACITE_API_URL", "DATACITE_USER", "DATACITE_PASSWORD", "DATACITE_PREFIX")

@@ -10,9 +10,11 @@ from app.api.auth import require
 from app.api.blueprint import bp
 from app.api.context import current_settings, transaction
 from app.api.errors import ApiError
-from app.api.validation import path_text, read_body
+from app.api.validation import path_text, read_body, read_query
 from app.enums import Scope
 from app.services import datasets, holds
+
+LIST_LIMIT = 100  # datasets per page unless `limit` says otherwise
 
 
 @bp.post("/datasets")
@@ -30,6 +32,23 @@ def create_dataset() -> ResponseReturnValue:
         )
         answer = serialize.dataset_json(session, dataset)
     return answer, 201, {"Location": url_for("api.get_dataset", dataset_id=dataset.id)}
+
+
+@bp.get("/datasets")
+@require(Scope.READ)
+def list_datasets() -> ResponseReturnValue:
+    """Datasets in id order, a page at a time (`after` = the previous page's `next`)."""
+    query = read_query("ListDatasets")
+    with transaction() as session:
+        rows, cursor = datasets.list_datasets(
+            session,
+            after=query.get("after"),
+            limit=query.get("limit", LIST_LIMIT),
+            deleted=query.get("deleted"),
+            embargoed=query.get("embargoed"),
+            doi_state=query.get("doi_state"),
+        )
+        return {"datasets": [serialize.dataset_row_json(row) for row in rows], "next": cursor}
 
 
 @bp.get("/datasets/<dataset_id>")
@@ -110,6 +129,21 @@ def delete_version(dataset_id: str, version: str) -> ResponseReturnValue:
         dataset = datasets.delete_version(current_settings(), session, dataset_id, version)
         answer = serialize.dataset_json(session, dataset)
     return answer, 202
+
+
+@bp.put("/datasets/<dataset_id>/versions/<version>/metadata")
+@require(Scope.WRITE)
+def update_version_metadata(dataset_id: str, version: str) -> ResponseReturnValue:
+    """Correct a published version's metadata; its DOI (and the concept's) is re-synced."""
+    path_text("dataset id", dataset_id)
+    path_text("version", version)
+    body = read_body("UpdateMetadata")
+    with transaction() as session:
+        dataset = datasets.update_version_metadata(
+            current_settings(), session, dataset_id, version, body["metadata"]
+        )
+        answer = serialize.dataset_json(session, dataset)
+    return answer, 200
 
 
 @bp.post("/datasets/<dataset_id>/restore")

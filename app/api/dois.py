@@ -13,7 +13,7 @@ from app.enums import Scope
 from app.services import dois
 
 
-@bp.get("/dois/<path:doi>")
+@bp.get("/dois/<doi:doi>")
 @require(Scope.READ)
 def get_doi(doi: str) -> ResponseReturnValue:
     """A DOI in any written form (`10.x/y`, `doi:`, `https://doi.org/`), with its history."""
@@ -22,7 +22,7 @@ def get_doi(doi: str) -> ResponseReturnValue:
         return serialize.doi_json(dois.get_doi(session, doi))
 
 
-@bp.post("/dois/<path:doi>/retry")
+@bp.post("/dois/<doi:doi>/retry")
 @require(Scope.OPERATOR)
 def retry_doi(doi: str) -> ResponseReturnValue:
     """Re-drive a failed DOI; the optional body `{"reason"}` goes into its history."""

@@ -36,11 +36,40 @@ class ApiError(ServiceError):
         self.headers = headers or {}
 
 
+# An error never echoes a huge input back: longer texts are cut to this many characters.
+MESSAGE_LIMIT = 500
+DETAIL_LIMIT = 200
+
+
+def shorten(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """`text`, or its head and how much was left out when it is longer than `limit`."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters left out)"
+
+
+def _shorten_details(details: Any, depth: int = 0) -> Any:
+    if isinstance(details, str):
+        return shorten(details, DETAIL_LIMIT)
+    if depth > 4:
+        return None  # details are a few fields deep; anything deeper is an echo
+    if isinstance(details, list):
+        kept = [_shorten_details(item, depth + 1) for item in details[:50]]
+        return kept + ([f"… {len(details) - 50} more"] if len(details) > 50 else [])
+    if isinstance(details, dict):
+        return {
+            shorten(str(key), DETAIL_LIMIT): _shorten_details(value, depth + 1)
+            for key, value in list(details.items())[:50]
+        }
+    return details
+
+
 def error_response(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> Response:
-    """The error envelope as a Flask response."""
-    response = jsonify({"error": {"code": code, "message": message, "details": details}})
+    """The error envelope as a Flask response; long texts in it are shortened."""
+    envelope = {"code": code, "message": shorten(message), "details": _shorten_details(details)}
+    response = jsonify({"error": envelope})
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value

@@ -8,7 +8,8 @@ from typing import Any
 from flask.typing import ResponseReturnValue
 
 from app.api.blueprint import bp
-from app.api.schemas import ANSWERS, REQUESTS, Schema, ref
+from app.api.schemas import ANSWERS, QUERIES, REQUESTS, Schema, ref
+from app.services.identifiers import NAME_PATTERN
 
 Operation = dict[str, Any]
 
@@ -24,6 +25,12 @@ ERRORS = {
     ),
     "403": ("Forbidden", "the token lacks the required scope"),
     "404": ("NotFound", "no such dataset, version, DOI or job"),
+    "413": (
+        "TooLarge",
+        "the body exceeds MAX_CONTENT_LENGTH, the metadata METADATA_MAX_BYTES, or the blobs "
+        "VERSION_MAX_BLOBS; nothing was changed",
+    ),
+    "415": ("UnsupportedMediaType", "the body is not sent as `Content-Type: application/json`"),
     "409": (
         "Conflict",
         "the request conflicts with the current state (exists already, deleted, not failed…)",
@@ -37,12 +44,25 @@ ERRORS = {
     "503": ("Unavailable", "the database (or S3) is unavailable; retry later"),
 }
 PATH_PARAMETERS = {
-    "dataset_id": "the archive's dataset identifier",
-    "version": "the version name",
+    "dataset_id": "the archive's dataset identifier (any case: the stored spelling answers)",
+    "version": "the version name (any case)",
     "doi": "a DOI as `10.x/y`, `doi:10.x/y` or `https://doi.org/10.x/y`, any case; "
     "its slashes stay unescaped",
     "job_id": "the job id from a publish answer",
     "key": "the S3 object key; its slashes stay unescaped",
+}
+# What the code accepts in each path parameter (`identifiers`), so a generated client
+# (or schemathesis) and the server agree: JSON Schema has no flags, hence [Dd][Oo][Ii].
+DOI_PARAMETER_PATTERN = (
+    r"^(?:[Dd][Oo][Ii]:|[Hh][Tt][Tt][Pp][Ss]?://(?:[Dd][Xx]\.)?[Dd][Oo][Ii]\.[Oo][Rr][Gg]/)?"
+    r"10\.[0-9]{4,9}/[-._;()/:A-Za-z0-9*~$=]+$"
+)
+PATH_SCHEMAS: dict[str, Schema] = {
+    "dataset_id": {"type": "string", "pattern": NAME_PATTERN.pattern},
+    "version": {"type": "string", "pattern": NAME_PATTERN.pattern},
+    "doi": {"type": "string", "pattern": DOI_PARAMETER_PATTERN},
+    "job_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    "key": {"type": "string", "minLength": 1, "maxLength": 1024},
 }
 
 
@@ -52,7 +72,7 @@ def _path_parameter(name: str) -> dict[str, Any]:
         "in": "path",
         "required": True,
         "description": PATH_PARAMETERS[name],
-        "schema": {"type": "integer"} if name == "job_id" else {"type": "string"},
+        "schema": PATH_SCHEMAS[name],
     }
 
 
@@ -79,7 +99,8 @@ def operation(
     responses: dict[str, Any] = {
         str(status): _json_response(summary, ref(schema)) if schema else {"description": summary}
     }
-    for code in sorted({*((401, 403) if scope else ()), *errors, 503}):
+    body_errors = (400, 413, 415) if body else ()
+    for code in sorted({*((401, 403) if scope else ()), *errors, *body_errors, 503}):
         responses[str(code)] = {"$ref": f"#/components/responses/{ERRORS[str(code)][0]}"}
     op: Operation = {"operationId": name, "summary": summary, "responses": responses}
     op["security"] = [{"bearer": [scope]}] if scope else []
@@ -102,13 +123,23 @@ def not_implemented(op: Operation) -> Operation:
     return op
 
 
-def with_parameters(path: str, op: Operation, query: tuple[str, ...] = ()) -> Operation:
-    """`op` with its path parameters (taken from `path`) and required query parameters."""
+def with_parameters(
+    path: str, op: Operation, query: tuple[str, ...] = (), optional: str | None = None
+) -> Operation:
+    """`op` with its path parameters (taken from `path`), required query parameters, and
+    the optional ones QUERIES[optional] describes."""
     names = [name for name in PATH_PARAMETERS if "{" + name + "}" in path]
     parameters = [_path_parameter(name) for name in names]
     parameters += [
-        {"name": n, "in": "query", "required": True, "schema": {"type": "string"}} for n in query
+        {"name": n, "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
+        for n in query
     ]
+    for name, schema in QUERIES.get(optional or "", {}).items():
+        described = {k: v for k, v in schema.items() if k != "description"}
+        parameter = {"name": name, "in": "query", "required": False, "schema": described}
+        if "description" in schema:
+            parameter["description"] = schema["description"]
+        parameters.append(parameter)
     return {**op, "parameters": parameters} if parameters else op
 
 
@@ -130,6 +161,14 @@ def health_operation() -> Operation:
 # Every documented route, by OpenAPI path and lower-case method.
 OPERATIONS: dict[str, dict[str, Operation]] = {
     "/api/datasets": {
+        "get": operation(
+            "api.list_datasets",
+            "Datasets in id order, keyset-paginated (`after` = the last page's `next`), "
+            "filtered by deleted, embargoed and DOI state",
+            scope="read",
+            answer=(200, "DatasetPage"),
+            errors=(400,),
+        ),
         "post": operation(
             "api.create_dataset",
             "Create a dataset (422 when metadata fields have the wrong kernel-4 shape)",
@@ -191,6 +230,18 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             scope="write",
             answer=(202, "Dataset"),
             errors=(400, 404, 409),
+        ),
+    },
+    "/api/datasets/{dataset_id}/versions/{version}/metadata": {
+        "put": operation(
+            "api.update_version_metadata",
+            "Correct a published version's metadata (checked like a publish); its DOI is "
+            "re-synced (findable: updated in place; failed: re-driven), and the concept DOI "
+            "follows when it is the latest version",
+            scope="write",
+            answer=(200, "Dataset"),
+            errors=(400, 404, 409, 422),
+            body="UpdateMetadata",
         ),
     },
     "/api/datasets/{dataset_id}/restore": {
@@ -274,13 +325,19 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     },
 }
 QUERY_PARAMETERS = {"/api/blobs/{key}": ("version_id",)}
+OPTIONAL_QUERIES = {("/api/datasets", "get"): "ListDatasets"}
 
 
 def paths() -> dict[str, dict[str, Operation]]:
     """OPERATIONS with their parameters."""
     return {
         path: {
-            method: with_parameters(path, op, QUERY_PARAMETERS.get(path, ()))
+            method: with_parameters(
+                path,
+                op,
+                QUERY_PARAMETERS.get(path, ()),
+                OPTIONAL_QUERIES.get((path, method)),
+            )
             for method, op in ops.items()
         }
         for path, ops in OPERATIONS.items()
@@ -298,6 +355,8 @@ def document() -> dict[str, Any]:
             "description": "Keeps an archive's DataCite DOIs and S3 legal holds in step with its "
             'datasets. Every error answers {"error": {"code", "message", "details"}}.',
         },
+        # Relative: the document describes the server that serves it, wherever it runs.
+        "servers": [{"url": "/", "description": "this doiflow server"}],
         "paths": paths(),
         "components": {
             "schemas": {**ANSWERS, **REQUESTS},

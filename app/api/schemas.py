@@ -170,6 +170,23 @@ ANSWERS: dict[str, Schema] = {
         }
     ),
     "Publication": obj({"version": ref("Version"), "job": ref("Job")}),
+    "DatasetRow": obj(
+        {
+            "id": NAME,
+            "embargoed": BOOLEAN,
+            "deleted": BOOLEAN,
+            "concept_doi": nullable(ref("DoiBrief")),
+        }
+    ),
+    "DatasetPage": obj(
+        {
+            "datasets": {"type": "array", "items": ref("DatasetRow")},
+            "next": {
+                **nullable(NAME),
+                "description": "pass as `after` for the next page; null on the last page",
+            },
+        }
+    ),
     "Health": obj(
         {
             "status": {"type": "string", "enum": ["ok", "failing"]},
@@ -261,4 +278,25 @@ REQUESTS: dict[str, Schema] = {
         required=[],
         closed=True,
     ),
+}
+
+
+# Query parameters, by the name `read_query` is given: each one optional.
+QUERIES: dict[str, dict[str, Schema]] = {
+    "ListDatasets": {
+        "after": {**NAME, "description": "the `next` of the previous page: ids after it"},
+        "limit": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 500,
+            "default": 100,
+            "x-expected": "an integer from 1 to 500",
+        },
+        "deleted": {**BOOLEAN, "description": "only deleted (true) or live (false) datasets"},
+        "embargoed": {**BOOLEAN, "description": "only embargoed (true) or public (false) ones"},
+        "doi_state": {
+            **_enum(DoiState),
+            "description": "only datasets with a DOI (concept or version) in this state",
+        },
+    },
 }

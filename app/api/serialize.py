@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Dataset, Doi, DoiTransition, Job, JobStep, LegalHold, Version
 from app.services import holds
+from app.services.datasets import DatasetRow
 from app.services.payloads import concept_doi_of
 
 NO_HOLDS = {"on": 0, "total": 0}
@@ -28,6 +29,16 @@ def dataset_json(session: Session, dataset: Dataset) -> dict[str, Any]:
         "versions": [
             version_json(v, by_version.get(v.id), held.get(v.id)) for v in dataset.versions
         ],
+    }
+
+
+def dataset_row_json(row: DatasetRow) -> dict[str, Any]:
+    """`{"id", "embargoed", "deleted", "concept_doi"}`: a dataset in a listing."""
+    return {
+        "id": row.id,
+        "embargoed": row.embargoed,
+        "deleted": row.deleted,
+        "concept_doi": doi_brief(row.concept_doi),
     }
 
 

@@ -14,12 +14,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
+from app.api.context import EXTENSION
 from app.api.errors import ApiError
-from app.api.schemas import REQUESTS, Schema
+from app.api.schemas import QUERIES, REQUESTS, Schema
+from app.config import Settings
 from app.services.errors import InvalidInputError
 
 MAX_DEPTH = 64  # deeper documents are refused before they reach the JSON encoder
@@ -45,9 +47,96 @@ def read_body(schema_name: str, *, may_be_empty: bool = False) -> dict[str, Any]
     error = next(_errors(schema_name, body), None)
     if error is not None:
         raise _explain(error)
+    _check_limits(body)
     if "blobs" in body:
         _check_blob_versions_once(body["blobs"])
     return body
+
+
+def is_json_mimetype(mimetype: str) -> bool:
+    """`application/json`, or a `+json` type such as `application/vnd.api+json`."""
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+def _check_limits(body: dict[str, Any]) -> None:
+    """METADATA_MAX_BYTES and VERSION_MAX_BLOBS: a 413 naming the limit and the variable."""
+    runtime = current_app.extensions.get(EXTENSION)
+    # Outside an app create_app built (the schema's own unit tests): the defaults.
+    settings = runtime.settings if runtime is not None else Settings(database_url="")
+    blobs = body.get("blobs")
+    if isinstance(blobs, list) and len(blobs) > settings.version_max_blobs:
+        raise too_large(
+            f"a version may reference at most {settings.version_max_blobs} blobs, "
+            f"not {len(blobs)} (VERSION_MAX_BLOBS)",
+            {"field": "blobs", "limit": settings.version_max_blobs},
+        )
+    if "metadata" in body:
+        size = len(json.dumps(body["metadata"], separators=(",", ":"), ensure_ascii=False).encode())
+        if size > settings.metadata_max_bytes:
+            raise too_large(
+                f"the metadata is {size} bytes of JSON, more than the "
+                f"{settings.metadata_max_bytes} allowed (METADATA_MAX_BYTES)",
+                {"field": "metadata", "limit": settings.metadata_max_bytes},
+            )
+
+
+def too_large(message: str, details: Any) -> ApiError:
+    """A 413 in the API's envelope."""
+    return ApiError(413, "request_entity_too_large", message, details)
+
+
+def read_query(name: str) -> dict[str, Any]:
+    """The query string's parameters, typed and valid against QUERIES[name], else a 400.
+
+    An unknown parameter is refused too: a misspelt filter must not silently list everything.
+    """
+    schemas = QUERIES[name]
+    unknown = sorted(set(request.args) - set(schemas))
+    if unknown:
+        raise InvalidInputError(
+            f"unknown query parameter(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(map(repr, schemas))}",
+            {"fields": unknown},
+        )
+    values: dict[str, Any] = {}
+    for field, schema in schemas.items():
+        texts = request.args.getlist(field)
+        if not texts:
+            continue
+        if len(texts) > 1:
+            raise InvalidInputError(f"query parameter {field!r} is given twice", {"field": field})
+        value = _typed(field, texts[0], schema)
+        error = next(iter(_ECMA_VALIDATOR(schema).iter_errors(value)), None)
+        if error is not None:
+            expected = schema.get("x-expected") or _bound(str(error.validator), schema)
+            if error.validator == "enum":
+                expected = "one of " + ", ".join(schema["enum"])
+            raise InvalidInputError(
+                f"query parameter {field!r} must be {expected}", {"field": field}
+            )
+        values[field] = value
+    return values
+
+
+def _typed(field: str, text: str, schema: Schema) -> Any:
+    path_text(field, text)
+    kind = schema.get("type")
+    if kind == "boolean":
+        if text not in ("true", "false"):
+            raise InvalidInputError(
+                f"query parameter {field!r} must be true or false", {"field": field}
+            )
+        return text == "true"
+    if kind == "integer":
+        if not re.fullmatch(r"-?[0-9]{1,18}", text):
+            expected = schema.get("x-expected", "an integer")
+            raise InvalidInputError(
+                f"query parameter {field!r} must be {expected}", {"field": field}
+            )
+        return int(text)
+    return text
 
 
 def path_text(field: str, value: str) -> str:
@@ -174,9 +263,17 @@ def _check_blob_versions_once(blobs: list[dict[str, Any]]) -> None:
 
 def _parse_json(*, may_be_empty: bool) -> Any:
     raw = request.get_data(cache=True)
+    if not raw.strip() and may_be_empty:
+        return {}
+    if not is_json_mimetype(request.mimetype):
+        shown = request.mimetype or "none"
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"the request body must be sent as Content-Type: application/json, not {shown}",
+            {"content_type": request.mimetype or None},
+        )
     if not raw.strip():
-        if may_be_empty:
-            return {}
         raise InvalidInputError("the request body is empty; send a JSON object", {"field": None})
     try:
         body = json.loads(raw, parse_constant=_refuse_constant)

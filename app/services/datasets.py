@@ -6,9 +6,11 @@ archive wants (a DOI's `target`) and queue a sync intent; workers make the calls
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -23,11 +25,77 @@ from app.services.payloads import concept_doi_of
 
 
 def get_dataset(session: Session, dataset_id: str, *, for_update: bool = False) -> Dataset:
-    """The dataset, or NotFoundError."""
-    dataset = session.get(Dataset, dataset_id, with_for_update=for_update)
+    """The dataset whose id equals `dataset_id` ignoring case (as its DOI does), or NotFoundError.
+
+    Ids are unique ignoring case (`uq_datasets_lower_id`, which this lookup uses), so at
+    most one matches; the answer carries its stored spelling.
+    """
+    query = select(Dataset).where(func.lower(Dataset.id) == func.lower(dataset_id))
+    dataset = session.scalars(query.with_for_update() if for_update else query).first()
     if dataset is None:
         raise NotFoundError(f"dataset {dataset_id!r} does not exist")
     return dataset
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    """One dataset in a listing: no versions, no metadata (those are one GET away)."""
+
+    id: str
+    embargoed: bool
+    deleted: bool
+    concept_doi: Doi | None
+
+
+def list_datasets(
+    session: Session,
+    *,
+    after: str | None = None,
+    limit: int = 100,
+    deleted: bool | None = None,
+    embargoed: bool | None = None,
+    doi_state: str | None = None,
+) -> tuple[list[DatasetRow], str | None]:
+    """A page of datasets in id order after `after` (keyset), and the cursor of the next one.
+
+    `doi_state` keeps the datasets that have a DOI (concept or version) in that state.
+    Two statements whatever the page: the datasets, then their concept DOIs.
+    """
+    query = select(Dataset.id, Dataset.embargoed, Dataset.deleted_at).order_by(Dataset.id)
+    if after is not None:
+        query = query.where(Dataset.id > after)
+    if deleted is not None:
+        query = query.where(
+            Dataset.deleted_at.is_not(None) if deleted else Dataset.deleted_at.is_(None)
+        )
+    if embargoed is not None:
+        query = query.where(Dataset.embargoed.is_(embargoed))
+    if doi_state is not None:
+        query = query.where(exists().where(Doi.dataset_id == Dataset.id, Doi.state == doi_state))
+    rows = session.execute(query.limit(limit + 1)).all()
+    page, more = rows[:limit], len(rows) > limit
+    ids = [row.id for row in page]
+    concepts = (
+        {
+            doi.dataset_id: doi
+            for doi in session.scalars(
+                select(Doi).where(Doi.dataset_id.in_(ids), Doi.kind == DoiKind.CONCEPT.value)
+            )
+        }
+        if ids
+        else {}
+    )
+    listed = [
+        DatasetRow(row.id, row.embargoed, row.deleted_at is not None, concepts.get(row.id))
+        for row in page
+    ]
+    return listed, (ids[-1] if more else None)
+
+
+def find_version(dataset: Dataset, name: str) -> Version | None:
+    """The dataset's version called `name` ignoring case (names are unique so), live or not."""
+    wanted = name.lower()
+    return next((v for v in dataset.versions if v.name.lower() == wanted), None)
 
 
 def create_dataset(
@@ -120,20 +188,20 @@ def publish_version(
     name: str | None,
     metadata: dict[str, Any],
     blobs: list[dict[str, Any]],
+    now: datetime | None = None,
 ) -> tuple[Version, Job]:
-    """Rules 4 and 6: a new version, its DOI heading for findable, the concept following."""
+    """Rules 4 and 6: a new version, its DOI heading for findable, the concept following.
+
+    Without a name it is named `0.YYMMDD.HHMM` of `now` (default: the current time).
+    """
     dataset = _live(get_dataset(session, dataset_id, for_update=True))
-    name = name or identifiers.default_version_name(utcnow())
+    if name is None:
+        name = _free_default_name(dataset, now or utcnow())
     _check_version_name(session, dataset, name)
-    # Complete kernel-4 metadata whenever DataCite is configured: even a draft version DOI
-    # (DOI_PUBLISH=false) is promoted later, and nothing should fail then.
-    configured = settings.datacite_configured
-    problems = kernel4_problems(metadata, complete=configured)
-    if problems:
-        raise UnprocessableError("metadata is not valid DataCite kernel-4 metadata", problems)
-    public = not dataset.embargoed and configured
+    _check_publishable(settings, metadata)
+    public = not dataset.embargoed and settings.datacite_configured
     version = Version(dataset_id=dataset.id, name=name, metadata_snapshot=metadata)
-    version.blobs = [_blob(session, b) for b in blobs]
+    version.blobs = blob_records(session, blobs)
     session.add(version)
     session.flush()
     # The holds exist (pending) before the DOIs are decided: the version DOI waits for them.
@@ -152,11 +220,57 @@ def publish_version(
     return version, job
 
 
+def update_version_metadata(
+    settings: Settings, session: Session, dataset_id: str, name: str, metadata: dict[str, Any]
+) -> Dataset:
+    """Correct a published version's metadata: checked like a publish, then its DOIs re-synced.
+
+    A findable version DOI is updated in place, a failed one re-driven with the new
+    payload; the concept DOI follows when this is the latest live version (rule 6).
+    The workers read the snapshot when they act, so the queued syncs send the new one.
+    """
+    dataset = _live(get_dataset(session, dataset_id, for_update=True))
+    version = find_version(dataset, name)
+    if version is None or version.deleted_at is not None:
+        raise NotFoundError(f"dataset {dataset.id!r} has no live version {name!r}")
+    _check_publishable(settings, metadata)
+    version.metadata_snapshot = metadata
+    session.flush()
+    # The version's DOI before the concept: the order a worker recording a version locks them.
+    version_doi = session.scalars(
+        select(Doi).where(Doi.version_id == version.id).with_for_update()
+    ).first()
+    if version_doi is not None:
+        _resync(settings, session, version_doi, reason="version metadata corrected")
+    live = [v for v in dataset.versions if v.deleted_at is None]
+    if live and live[-1].id == version.id:
+        concept = concept_doi_of(session, dataset.id, for_update=True)
+        if concept is not None and concept.target != DoiTarget.DELETED.value:
+            _resync(settings, session, concept, reason="latest version's metadata corrected")
+    return dataset
+
+
+def _resync(settings: Settings, session: Session, doi: Doi, *, reason: str) -> None:
+    """Re-drive a failed DOI, or queue a sync if its payload changed (coalesced)."""
+    if doi.state == DoiState.FAILED.value:
+        dois.redrive(settings, session, doi, reason=reason)
+    else:
+        request_sync(session, settings, doi)
+
+
+def _check_publishable(settings: Settings, metadata: dict[str, Any]) -> None:
+    # Complete kernel-4 metadata whenever DataCite is configured: even a draft version DOI
+    # (DOI_PUBLISH=false) is promoted later, and nothing should fail then.
+    problems = kernel4_problems(metadata, complete=settings.datacite_configured)
+    if problems:
+        raise UnprocessableError("metadata is not valid DataCite kernel-4 metadata", problems)
+
+
 def delete_version(settings: Settings, session: Session, dataset_id: str, name: str) -> Dataset:
     """Rule 7: hide the version's DOI; the concept follows the latest remaining version."""
     dataset = _live(get_dataset(session, dataset_id, for_update=True))
-    version = next((v for v in dataset.versions if v.name == name and v.deleted_at is None), None)
-    if version is None:
+    version = find_version(dataset, name)
+    if version is None or version.deleted_at is not None:
         raise NotFoundError(f"dataset {dataset_id!r} has no live version {name!r}")
     version.deleted_at = utcnow()
     session.flush()
@@ -267,6 +381,15 @@ def _live(dataset: Dataset) -> Dataset:
     return dataset
 
 
+def _free_default_name(dataset: Dataset, now: datetime) -> str:
+    """`0.YYMMDD.HHMM` of now, a minute later for each name already taken (as DANDI does)."""
+    taken = {v.name.lower() for v in dataset.versions}
+    moment = now
+    while (name := identifiers.default_version_name(moment)).lower() in taken:
+        moment += timedelta(minutes=1)
+    return name
+
+
 def _check_version_name(session: Session, dataset: Dataset, name: str) -> None:
     if not identifiers.is_valid_name(name):
         raise InvalidInputError(
@@ -288,17 +411,41 @@ def _check_draft_metadata(metadata: dict[str, Any]) -> None:
         )
 
 
-def _blob(session: Session, spec: dict[str, Any]) -> Blob:
-    existing = session.scalars(
-        select(Blob)
-        .where(Blob.key == spec["key"], Blob.version_id == spec["version_id"])
-        .with_for_update()
-    ).first()
-    if existing is None:
-        blob = Blob(**{k: spec[k] for k in ("key", "version_id", "sha256", "size")})
-        session.add(blob)
-        session.flush()
-        return blob
+# Pairs per lookup: two bound parameters each, under SQLite's 32,766 and Postgres' 65,535.
+LOOKUP_CHUNK = 10_000
+
+
+def blob_records(session: Session, specs: list[dict[str, Any]]) -> list[Blob]:
+    """The Blob rows of a publication's blob references: found (locked) or created in bulk.
+
+    One SELECT for the recorded ones and one multi-row INSERT for the new ones, whatever
+    the count, instead of two statements per blob.
+    """
+    pairs = [(spec["key"], spec["version_id"]) for spec in specs]
+    found: dict[tuple[str, str], Blob] = {}
+    for start in range(0, len(pairs), LOOKUP_CHUNK):
+        chunk = pairs[start : start + LOOKUP_CHUNK]
+        query = select(Blob).where(tuple_(Blob.key, Blob.version_id).in_(chunk))
+        for blob in session.scalars(query.order_by(Blob.id).with_for_update()):
+            found[(blob.key, blob.version_id)] = blob
+    for spec in specs:
+        existing = found.get((spec["key"], spec["version_id"]))
+        if existing is not None:
+            _check_recorded(existing, spec)
+    new = [
+        {k: spec[k] for k in ("key", "version_id", "sha256", "size")}
+        for spec in specs
+        if (spec["key"], spec["version_id"]) not in found
+    ]
+    if new:
+        now = utcnow()
+        rows = [{**row, "created_at": now} for row in new]
+        for blob in session.scalars(insert(Blob).returning(Blob), rows):
+            found[(blob.key, blob.version_id)] = blob
+    return [found[pair] for pair in pairs]
+
+
+def _check_recorded(existing: Blob, spec: dict[str, Any]) -> None:
     if existing.deleted_at is not None:
         raise ConflictError(
             f"blob {spec['key']!r} version {spec['version_id']!r} was deleted "
@@ -309,4 +456,3 @@ def _blob(session: Session, spec: dict[str, Any]) -> Blob:
             f"blob {spec['key']!r} version {spec['version_id']!r} is already recorded "
             "with another sha256 or size"
         )
-    return existing

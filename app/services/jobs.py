@@ -6,6 +6,8 @@ The steps, in order: `verify_blobs` and `legal_holds` (closed by the hold handle
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -35,7 +37,11 @@ def start_publish_job(
     s3: bool = False,
 ) -> Job:
     """A job whose steps verify and hold the blobs, then follow the version and concept DOIs."""
-    job = Job(kind="publish", dataset_id=version.dataset_id, version_id=version.id)
+    # created_at set here, not by the column default at INSERT time: a job finished at
+    # once (nothing to do) must not show a finished_at microseconds before it.
+    job = Job(
+        kind="publish", dataset_id=version.dataset_id, version_id=version.id, created_at=utcnow()
+    )
     blobs = len(version.blobs)
     # Without blobs nothing needs checking or holding: those steps are done at once.
     first = StepStatus.IN_PROGRESS if s3 and blobs else StepStatus.DONE
@@ -163,11 +169,17 @@ def settle_job(job: Job) -> None:
     statuses = {step.status for step in job.steps}
     if StepStatus.FAILED.value in statuses:
         job.status = JobStatus.FAILED.value
-        job.finished_at = job.finished_at or utcnow()
+        job.finished_at = job.finished_at or _finish_time(job)
         for step in job.steps:
             if step.status in OPEN_STEP:
                 step.status = StepStatus.SKIPPED.value
                 step.error = NOT_REACHED
     elif statuses <= set(CLOSED_STEP):
         job.status = JobStatus.FINISHED.value
-        job.finished_at = job.finished_at or utcnow()
+        job.finished_at = job.finished_at or _finish_time(job)
+
+
+def _finish_time(job: Job) -> datetime:
+    """Now, and never before the job was created: a worker's clock may lag the web's."""
+    now = utcnow()
+    return max(now, job.created_at) if job.created_at is not None else now

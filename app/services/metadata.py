@@ -48,7 +48,36 @@ def kernel4_problems(attributes: dict[str, Any], *, complete: bool = True) -> li
             continue
         field = _field_of(error)
         problems.setdefault(field, error.message)
+    if complete:
+        for field in blank_required_values(document):
+            problems.setdefault(field, BLANK_MESSAGE)
     return [{"field": field, "message": message} for field, message in sorted(problems.items())]
+
+
+BLANK_MESSAGE = "must not be empty or only whitespace"
+
+
+def blank_required_values(document: dict[str, Any]) -> list[str]:
+    """The required texts that are empty or whitespace: titles, creator names, publisher.
+
+    DataCite's XML schema types titles and creator names as plain strings, so it accepts
+    "" and " " and a findable DOI would cite them forever; a publisher of "" it refuses,
+    but only once the DOI leaves draft, in a worker. Both are refused here, at publish.
+    """
+    fields = []
+    for name, key in (("titles", "title"), ("creators", "name")):
+        items = document.get(name)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, dict) and _blank(item.get(key)):
+                fields.append(f"{name}.{index}.{key}")
+    publisher = document.get("publisher")
+    if isinstance(publisher, dict) and _blank(publisher.get("name")):
+        fields.append("publisher")
+    return fields
+
+
+def _blank(value: Any) -> bool:
+    return isinstance(value, str) and not value.strip()
 
 
 def _field_of(error: Any) -> str:

@@ -34,10 +34,23 @@ def parse_scopes(text: str) -> list[str]:
     return scopes
 
 
+NAME_MAX = 128  # the column's width
+
+
+def check_name(name: str) -> str:
+    """A token's name, stripped: required, not blank, at most NAME_MAX characters."""
+    cleaned = name.strip()
+    if not cleaned:
+        raise InvalidInputError("a token needs a name saying who uses it, e.g. archive-backend")
+    if len(cleaned) > NAME_MAX:
+        raise InvalidInputError(f"a token's name is at most {NAME_MAX} characters")
+    return cleaned
+
+
 def create_token(session: Session, name: str, scopes: list[str]) -> tuple[ApiToken, str]:
     """A new token row and the plain token, which is never stored or shown again."""
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(name=name, token_hash=digest(plain), scopes=",".join(scopes))
+    token = ApiToken(name=check_name(name), token_hash=digest(plain), scopes=",".join(scopes))
     session.add(token)
     session.flush()
     return token, plain
@@ -68,6 +81,14 @@ def authenticate(session: Session, plain: str) -> ApiToken | None:
             .execution_options(synchronize_session=False)
         )
     return token
+
+
+def list_tokens(session: Session, *, include_revoked: bool = False) -> list[ApiToken]:
+    """Every token (live ones only unless asked), oldest first."""
+    query = select(ApiToken).order_by(ApiToken.id)
+    if not include_revoked:
+        query = query.where(ApiToken.revoked_at.is_(None))
+    return list(session.scalars(query))
 
 
 def has_scope(token: ApiToken, scope: Scope) -> bool:

@@ -320,3 +320,158 @@ def test_api_answers_422_naming_the_badly_shaped_draft_field(client, bearer) -> 
     assert answer.status_code == 422
     assert answer.json["error"]["details"][0]["field"] == "titles.0"
     assert client.get("/api/datasets/api-shape", headers=bearer("read")).status_code == 404
+
+
+# --- issue 12: an API without surprises -------------------------------------------------
+
+
+def test_lookups_ignore_case_and_answer_the_stored_spelling(
+    client: FlaskClient, writer: dict[str, str]
+) -> None:
+    # Given a dataset MixedCase with a version Beta
+    assert client.post("/api/datasets", json={"id": "MixedCase"}, headers=writer).status_code == 201
+    published = client.post(
+        "/api/datasets/mixedcase/versions", json=publication("Beta"), headers=writer
+    )
+    assert published.status_code == 202, published.get_data(as_text=True)
+    # When it is read in another case, Then it is found, in its stored spelling
+    answer = client.get("/api/datasets/MIXEDCASE", headers=writer)
+    assert answer.status_code == 200
+    assert answer.get_json()["id"] == "MixedCase"
+    assert [v["version"] for v in answer.get_json()["versions"]] == ["Beta"]
+    # And a version is found ignoring case too
+    deleted = client.delete("/api/datasets/mixedCASE/versions/BETA", headers=writer)
+    assert deleted.status_code == 202
+    assert deleted.get_json()["id"] == "MixedCase"
+    assert deleted.get_json()["versions"][0]["deleted"] is True
+
+
+def test_an_empty_version_name_is_400_and_changes_nothing(
+    client: FlaskClient, writer: dict[str, str], runtime: Runtime
+) -> None:
+    client.post("/api/datasets", json={"id": "ds1"}, headers=writer)
+    before = row_counts(runtime)
+    answer = client.post("/api/datasets/ds1/versions", json=publication(""), headers=writer)
+    assert assert_error(answer, 400, "invalid_input")["details"] == {"field": "version"}
+    assert row_counts(runtime) == before
+
+
+BLANKS = [
+    pytest.param({"titles": [{"title": ""}]}, ["titles.0.title"], id="empty-title"),
+    pytest.param({"titles": [{"title": " \t"}]}, ["titles.0.title"], id="blank-title"),
+    pytest.param(
+        {"creators": [{"name": "Doe, Jane"}, {"name": "  "}]}, ["creators.1.name"], id="creator"
+    ),
+    pytest.param({"publisher": ""}, ["publisher"], id="publisher-text"),
+    pytest.param({"publisher": {"name": " "}}, ["publisher"], id="publisher-object"),
+    pytest.param(
+        {"titles": [{"title": ""}], "publisher": ""},
+        ["publisher", "titles.0.title"],
+        id="several",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "fields"), BLANKS)
+def test_blank_required_values_are_422_naming_the_fields_and_nothing_is_queued(
+    client: FlaskClient,
+    writer: dict[str, str],
+    runtime: Runtime,
+    change: dict[str, object],
+    fields: list[str],
+) -> None:
+    client.post("/api/datasets", json={"id": "ds1"}, headers=writer)
+    before = row_counts(runtime)
+    body = publication(metadata={**metadata(), **change})
+    answer = client.post("/api/datasets/ds1/versions", json=body, headers=writer)
+    error = assert_error(answer, 422, "invalid_metadata")
+    assert [p["field"] for p in error["details"]] == fields
+    assert row_counts(runtime) == before
+
+
+def test_list_datasets_pages_by_keyset_and_filters(
+    client: FlaskClient, writer: dict[str, str], bearer: Bearer
+) -> None:
+    # Given five datasets: one embargoed, one deleted
+    for name in ("a1", "a2", "b1", "b2", "c1"):
+        client.post("/api/datasets", json={"id": name, "embargoed": name == "b2"}, headers=writer)
+    client.delete("/api/datasets/a2", headers=writer)
+    reader = bearer("read")
+    # When they are listed two at a time, Then the pages follow each other in id order
+    seen, after = [], None
+    while True:
+        query = {"limit": "2", **({"after": after} if after else {})}
+        page = client.get("/api/datasets", query_string=query, headers=reader).get_json()
+        assert len(page["datasets"]) <= 2
+        seen += [row["id"] for row in page["datasets"]]
+        after = page["next"]
+        if after is None:
+            break
+    assert seen == ["a1", "a2", "b1", "b2", "c1"]
+
+    # And each filter keeps exactly its datasets
+    def ids(**query: str) -> list[str]:
+        answer = client.get("/api/datasets", query_string=query, headers=reader)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        return [row["id"] for row in answer.get_json()["datasets"]]
+
+    assert ids(deleted="true") == ["a2"]
+    assert ids(deleted="false", embargoed="false") == ["a1", "b1", "c1"]
+    assert ids(embargoed="true") == ["b2"]
+    assert ids(doi_state="pending") == ["a1", "a2", "b1", "c1"]
+    assert ids(doi_state="failed") == []
+    row = client.get("/api/datasets", query_string={"limit": "1"}, headers=reader).get_json()
+    assert row["datasets"] == [
+        {
+            "id": "a1",
+            "embargoed": False,
+            "deleted": False,
+            "concept_doi": {"doi": concept("a1"), "state": "pending", "target": "draft"},
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "501"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"deleted": "yes"}, "deleted"),
+        ({"doi_state": "lost"}, "doi_state"),
+        ({"after": "bad name"}, "after"),
+    ],
+)
+def test_list_datasets_refuses_bad_parameters(
+    client: FlaskClient, bearer: Bearer, query: dict[str, str], field: str
+) -> None:
+    answer = client.get("/api/datasets", query_string=query, headers=bearer("read"))
+    assert assert_error(answer, 400, "invalid_input")["details"] == {"field": field}
+
+
+def test_list_datasets_refuses_an_unknown_parameter(client: FlaskClient, bearer: Bearer) -> None:
+    answer = client.get("/api/datasets", query_string={"embargo": "true"}, headers=bearer("read"))
+    assert assert_error(answer, 400, "invalid_input")["details"] == {"fields": ["embargo"]}
+
+
+def test_version_metadata_correction_is_checked_like_a_publish(
+    client: FlaskClient, writer: dict[str, str], runtime: Runtime
+) -> None:
+    client.post("/api/datasets", json={"id": "ds1"}, headers=writer)
+    client.post("/api/datasets/ds1/versions", json=publication("1.0"), headers=writer)
+    before = row_counts(runtime)
+    blank = {**metadata(), "titles": [{"title": " "}]}
+    answer = client.put(
+        "/api/datasets/ds1/versions/1.0/metadata", json={"metadata": blank}, headers=writer
+    )
+    assert [p["field"] for p in assert_error(answer, 422)["details"]] == ["titles.0.title"]
+    assert row_counts(runtime) == before
+    missing = client.put(
+        "/api/datasets/ds1/versions/9.9/metadata", json={"metadata": metadata()}, headers=writer
+    )
+    assert_error(missing, 404, "not_found")
+    client.delete("/api/datasets/ds1/versions/1.0", headers=writer)
+    gone = client.put(
+        "/api/datasets/ds1/versions/1.0/metadata", json={"metadata": metadata()}, headers=writer
+    )
+    assert_error(gone, 404, "not_found")

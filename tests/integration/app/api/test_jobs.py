@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
 from flask.testing import FlaskClient
@@ -84,3 +85,20 @@ def test_unknown_job_is_404(client: FlaskClient, bearer: Bearer, job_id: str) ->
 
 def test_a_job_id_that_is_not_a_number_is_404(client: FlaskClient, bearer: Bearer) -> None:
     assert_error(client.get("/api/jobs/abc", headers=bearer("read")), 404)
+
+
+def test_a_job_finished_at_once_never_finished_before_it_was_created(
+    make_runtime: Callable[..., Runtime],
+    make_client: Callable[[Runtime], FlaskClient],
+    bearer: Bearer,
+) -> None:
+    # Without DataCite or S3 every step is skipped: the job finishes in its own transaction
+    client = make_client(make_runtime(datacite=False))
+    writer = bearer("write")
+    client.post("/api/datasets", json={"id": "ds1"}, headers=writer)
+    for name in ("1.0", "1.1", "1.2"):
+        answer = client.post("/api/datasets/ds1/versions", json=publication(name), headers=writer)
+        job = answer.get_json()["job"]
+        assert job["status"] == "finished"
+        finished, created = (datetime.fromisoformat(job[k]) for k in ("finished_at", "created_at"))
+        assert finished >= created, job

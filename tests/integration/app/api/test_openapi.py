@@ -127,3 +127,50 @@ def test_real_answers_match_the_documented_schemas(
 def test_documented_request_schemas_accept_the_test_bodies(document: dict[str, Any]) -> None:
     conforms(document, "PublishVersion", publication("1.0"))
     conforms(document, "CreateDataset", {"id": "ds1", "embargoed": True, "metadata": {}})
+
+
+def test_servers_and_security_schemes_are_declared(document: dict[str, Any]) -> None:
+    assert document["servers"] == [{"url": "/", "description": "this doiflow server"}]
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_path_parameters_carry_the_patterns_the_code_enforces(document: dict[str, Any]) -> None:
+    from app.api.openapi import DOI_PARAMETER_PATTERN
+    from app.services.identifiers import NAME_PATTERN, normalise_doi
+
+    schemas = {
+        parameter["name"]: parameter["schema"]
+        for operations in document["paths"].values()
+        for op in operations.values()
+        for parameter in op.get("parameters", [])
+        if parameter["in"] == "path"
+    }
+    assert schemas["dataset_id"]["pattern"] == NAME_PATTERN.pattern
+    assert schemas["version"]["pattern"] == NAME_PATTERN.pattern
+    assert schemas["doi"]["pattern"] == DOI_PARAMETER_PATTERN
+    # Every written form the pattern admits is one the code reads, and the reverse
+    for text in ("10.80507/x.ds1", "doi:10.80507/X.DS1/1.0", "https://doi.org/10.80507/a(b)"):
+        assert re.fullmatch(DOI_PARAMETER_PATTERN, text)
+        assert normalise_doi(text) is not None
+    for text in ("10.80507/ü", "10.1/x", "urn:10.80507/x"):
+        assert not re.fullmatch(DOI_PARAMETER_PATTERN, text)
+        assert normalise_doi(text) is None
+
+
+def test_body_operations_document_413_and_415(document: dict[str, Any]) -> None:
+    for operations in document["paths"].values():
+        for op in operations.values():
+            if "requestBody" in op:
+                assert {"400", "413", "415"} <= set(op["responses"]), op["operationId"]
+
+
+def test_options_on_a_retry_route_does_not_advertise_get(
+    client: FlaskClient, bearer: Bearer
+) -> None:
+    answer = client.options("/api/dois/10.80507/test.ds1/retry")
+    assert set(answer.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+    refused = client.get("/api/dois/10.80507/test.ds1/retry", headers=bearer("read"))
+    assert refused.status_code == 405
+    assert "GET" not in refused.headers["Allow"]
+    # A DOI itself is still read with its slashes
+    assert client.options("/api/dois/10.80507/test.ds1/1.0").headers["Allow"].count("GET") == 1

@@ -53,9 +53,62 @@ def test_body_that_is_not_a_json_object(
     assert row_counts(runtime) == before
 
 
-def test_a_form_body_is_not_json(client: FlaskClient, writer: dict[str, str]) -> None:
+def test_a_form_body_is_415_and_changes_nothing(
+    client: FlaskClient, writer: dict[str, str], runtime: Runtime
+) -> None:
+    before = row_counts(runtime)
     answer = client.post("/api/datasets", data={"id": "ds2"}, headers=writer)
-    assert_error(answer, 400, "invalid_json")
+    error = assert_error(answer, 415, "unsupported_media_type")
+    assert error["details"] == {"content_type": "application/x-www-form-urlencoded"}
+    assert row_counts(runtime) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/datasets"),
+        ("PUT", "/api/datasets/ds1/metadata"),
+        ("POST", "/api/datasets/ds1/versions"),
+        ("PUT", "/api/datasets/ds1/versions/1.0/metadata"),
+    ],
+)
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", None])
+def test_post_and_put_bodies_must_be_json(
+    client: FlaskClient,
+    writer: dict[str, str],
+    runtime: Runtime,
+    method: str,
+    path: str,
+    content_type: str | None,
+) -> None:
+    # Given dataset ds1 with a version, so only the content type can be wrong
+    published = client.post("/api/datasets/ds1/versions", json=publication(), headers=writer)
+    assert published.status_code == 202
+    before = row_counts(runtime)
+    # When a JSON text arrives under another content type (or none)
+    headers = {**writer, **({"Content-Type": content_type} if content_type else {})}
+    answer = client.open(path, method=method, data=b'{"metadata": {}}', headers=headers)
+    # Then it is a 415 that changed nothing
+    assert_error(answer, 415, "unsupported_media_type")
+    assert row_counts(runtime) == before
+
+
+def test_a_json_suffix_type_is_json(client: FlaskClient, writer: dict[str, str]) -> None:
+    answer = client.post(
+        "/api/datasets",
+        data=b'{"id": "ds9"}',
+        headers={**writer, "Content-Type": "application/vnd.api+json; charset=utf-8"},
+    )
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+
+
+def test_a_retry_without_a_body_needs_no_content_type(
+    client: FlaskClient, bearer: Callable[[str], dict[str, str]]
+) -> None:
+    # An empty optional body is no body: a 404 (no such DOI), not a 415
+    answer = client.post("/api/dois/10.80507/nope/retry", headers=bearer("operator"))
+    assert answer.status_code == 404
+    assert_error(answer, 404, "not_found")
 
 
 CREATE_FIELDS = [
@@ -192,3 +245,53 @@ def test_publish_unknown_top_level_field_is_named(
 
 def test_nul_in_a_path_is_refused(client: FlaskClient, writer: dict[str, str]) -> None:
     assert_error(client.get("/api/datasets/ds%001", headers=writer), 400, "invalid_input")
+
+
+def test_an_oversized_body_is_a_json_413(
+    make_runtime: Callable[..., Runtime],
+    make_client: Callable[[Runtime], FlaskClient],
+    bearer: Bearer,
+) -> None:
+    client = make_client(make_runtime(MAX_CONTENT_LENGTH="1000"))
+    body = {"id": "ds2", "metadata": {"titles": [{"title": "x" * 2000}]}}
+    answer = client.post("/api/datasets", json=body, headers=bearer("write"))
+    assert_error(answer, 413, "request_entity_too_large")
+
+
+def test_metadata_and_blob_count_limits_are_413_naming_the_variable(
+    make_runtime: Callable[..., Runtime],
+    make_client: Callable[[Runtime], FlaskClient],
+    bearer: Bearer,
+) -> None:
+    runtime = make_runtime(METADATA_MAX_BYTES="300", VERSION_MAX_BLOBS="2")
+    client = make_client(runtime)
+    writer = bearer("write")
+    client.post("/api/datasets", json={"id": "ds1"}, headers=writer)
+    before = row_counts(runtime)
+    big = {**metadata(), "descriptions": [{"description": "d" * 400}]}
+    answer = client.post(
+        "/api/datasets/ds1/versions", json=publication(metadata=big), headers=writer
+    )
+    error = assert_error(answer, 413, "request_entity_too_large")
+    assert "METADATA_MAX_BYTES" in error["message"]
+    many = publication(blobs=[blob(1), blob(2), blob(3)])
+    error = assert_error(client.post("/api/datasets/ds1/versions", json=many, headers=writer), 413)
+    assert "VERSION_MAX_BLOBS" in error["message"]
+    assert error["details"] == {"field": "blobs", "limit": 2}
+    assert row_counts(runtime) == before
+
+
+def test_an_error_never_echoes_a_huge_input(client: FlaskClient, writer: dict[str, str]) -> None:
+    # A 100 kB id, and a 100 kB sha256: each refusal names the field, not the whole input
+    huge = "x" * 100_000
+    for answer in (
+        client.post("/api/datasets", json={"id": huge}, headers=writer),
+        client.post(
+            "/api/datasets/ds1/versions",
+            json=publication(blobs=[blob(1, sha256=huge)]),
+            headers=writer,
+        ),
+        client.get(f"/api/datasets/{huge}", headers=writer),
+    ):
+        assert answer.status_code in (400, 404), answer.status_code
+        assert len(answer.get_data()) < 2_000

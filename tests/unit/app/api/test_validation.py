@@ -47,7 +47,9 @@ def _published_validator(name: str) -> Draft202012Validator:
 
 
 def _accepted(name: str, body: dict[str, Any]) -> bool:
-    with Flask(__name__).test_request_context(data=json.dumps(body)):
+    with Flask(__name__).test_request_context(
+        data=json.dumps(body), content_type="application/json"
+    ):
         try:
             read_body(name)
         except InvalidInputError:
