@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -512,3 +512,84 @@ def test_a_version_deleted_before_its_doi_was_ever_sent_is_gone_with_nothing_at_
     assert [w for w in writes(pipeline.datacite_requests()) if "/v1" in w[1]] == []
     if in_doubt:  # a look found nothing there
         assert [r["method"] for r in pipeline.datacite_requests() if "/v1" in r["doi"]] == ["GET"]
+
+
+# --- issue 12: default version names, correcting a published version's metadata ---------
+
+
+def test_default_version_names_in_one_minute_are_distinct(make_runtime) -> None:
+    runtime = make_runtime()
+    create(runtime, "ds1")
+    moment = datetime(2026, 12, 1, 9, 30, 15, tzinfo=UTC)
+    names = []
+    for _ in range(3):
+        version, _ = call(
+            runtime,
+            datasets.publish_version,
+            "ds1",
+            name=None,
+            metadata=metadata(),
+            blobs=[],
+            now=moment,
+        )
+        names.append(version.name)
+    # DANDI's rule: a minute later for each name already taken, never a 409
+    assert names == ["0.261201.0930", "0.261201.0931", "0.261201.0932"]
+
+
+def test_correcting_a_findable_version_updates_it_and_the_concept_in_place(
+    make_pipeline,
+) -> None:
+    # Given two findable versions
+    pipeline = make_pipeline()
+    create(pipeline.runtime, "ds1")
+    publish(pipeline.runtime, "ds1", "1.0")
+    publish(pipeline.runtime, "ds1", "2.0")
+    _settled(pipeline, version_doi("ds1", "2.0"), "findable")
+    _settled(pipeline, concept("ds1"), "findable")
+    # When the latest version's metadata is corrected
+    call(pipeline.runtime, datasets.update_version_metadata, "ds1", "2.0", metadata("Fixed"))
+    # Then DataCite holds the new title for it and for the concept, both still findable
+    wait_until(
+        lambda: (
+            pipeline.datacite_document(concept("ds1"))["titles"] == [{"title": "Fixed"}]
+            and not open_intents(pipeline.runtime)
+        )
+    )
+    assert pipeline.datacite_document(version_doi("ds1", "2.0"))["titles"] == [{"title": "Fixed"}]
+    assert pipeline.remote_dois()[version_doi("ds1", "2.0")] == "findable"
+    # When an older version is corrected, Then the concept keeps following the latest
+    call(pipeline.runtime, datasets.update_version_metadata, "ds1", "1.0", metadata("Old fix"))
+    wait_until(
+        lambda: (
+            pipeline.datacite_document(version_doi("ds1", "1.0"))["titles"]
+            == [{"title": "Old fix"}]
+            and not open_intents(pipeline.runtime)
+        )
+    )
+    assert pipeline.datacite_document(concept("ds1"))["titles"] == [{"title": "Fixed"}]
+
+
+def test_correcting_a_failed_version_re_drives_it_with_the_new_payload(make_pipeline) -> None:
+    # Given a version whose DOI failed (DataCite refused its publish once)
+    pipeline = make_pipeline()
+    create(pipeline.runtime, "ds1")
+    _settled(pipeline, concept("ds1"), "draft")
+    pipeline.inject(
+        {
+            "method": "PUT",
+            "doi": version_doi("ds1", "1.0"),
+            "times": 1,
+            "respond": {"status": 422, "body": '{"errors":[{"title":"nope"}]}'},
+        }
+    )
+    publish(pipeline.runtime, "ds1", "1.0")
+    _settled(pipeline, version_doi("ds1", "1.0"), "failed")
+    # When its metadata is corrected
+    call(pipeline.runtime, datasets.update_version_metadata, "ds1", "1.0", metadata("Fixed"))
+    # Then it is re-driven and becomes findable with the new metadata
+    _settled(pipeline, version_doi("ds1", "1.0"), "findable")
+    assert pipeline.datacite_document(version_doi("ds1", "1.0"))["titles"] == [{"title": "Fixed"}]
+    row = doi_row(pipeline.runtime, version_doi("ds1", "1.0"))
+    assert row is not None
+    assert any(t.detail and "corrected" in t.detail for t in row.history)
