@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, select, text, update
+from sqlalchemy import and_, case, exists, func, insert, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from app.db import is_postgres, utcnow
@@ -75,6 +75,34 @@ def add(
     session.flush()
     notify(session)
     return intent
+
+
+def add_fresh_many(session: Session, topic: Topic, items: list[tuple[str, dict[str, Any]]]) -> int:
+    """Record many intents of keys born in this transaction: one INSERT and one NOTIFY.
+
+    As `add(..., fresh=True)` for each (key, payload), without an ORM object per intent:
+    a publication of thousands of blobs queues hundreds of batches.
+    """
+    if not items:
+        return 0
+    now = utcnow()
+    rows = [
+        {
+            "topic": topic.name,
+            "queue": topic.queue,
+            "key": key,
+            "payload": payload,
+            "status": PENDING,
+            "attempts": 0,
+            "available_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for key, payload in items
+    ]
+    session.execute(insert(Intent), rows)
+    notify(session)
+    return len(rows)
 
 
 def notify(session: Session) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, insert, select, tuple_
+from sqlalchemy import String, column, exists, func, insert, select, values
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -216,7 +216,7 @@ def publish_version(
         concept_doi=concept,
         s3=settings.s3_configured,
     )
-    hold_progress.begin(session, settings, job)
+    hold_progress.begin(session, settings, job, new_job=True)
     return version, job
 
 
@@ -424,9 +424,15 @@ def blob_records(session: Session, specs: list[dict[str, Any]]) -> list[Blob]:
     pairs = [(spec["key"], spec["version_id"]) for spec in specs]
     found: dict[tuple[str, str], Blob] = {}
     for start in range(0, len(pairs), LOOKUP_CHUNK):
-        chunk = pairs[start : start + LOOKUP_CHUNK]
-        query = select(Blob).where(tuple_(Blob.key, Blob.version_id).in_(chunk))
-        for blob in session.scalars(query.order_by(Blob.id).with_for_update()):
+        # A VALUES list joined, not `(key, version_id) IN (...)`: Postgres expands a long
+        # IN of row values into nested ORs and runs out of stack depth.
+        wanted = values(column("key", String), column("version_id", String), name="wanted").data(
+            pairs[start : start + LOOKUP_CHUNK]
+        )
+        query = select(Blob).join(
+            wanted, (Blob.key == wanted.c.key) & (Blob.version_id == wanted.c.version_id)
+        )
+        for blob in session.scalars(query.order_by(Blob.id).with_for_update(of=Blob)):
             found[(blob.key, blob.version_id)] = blob
     for spec in specs:
         existing = found.get((spec["key"], spec["version_id"]))

@@ -23,8 +23,12 @@ from app.topics import VERIFY_BLOBS
 MAX_ERROR = 4000
 
 
-def begin(session: Session, settings: Settings, job: Job) -> None:
-    """Queue the verification of the blobs not yet verified, or go straight on to the holds."""
+def begin(session: Session, settings: Settings, job: Job, *, new_job: bool = False) -> None:
+    """Queue the verification of the blobs not yet verified, or go straight on to the holds.
+
+    `new_job`: the job was created in this transaction, so no intent of its can be waiting
+    and its batches are inserted at once, without a coalescing lookup each.
+    """
     step = jobs.step_named(job, jobs.VERIFY)
     if step is None or step.status != StepStatus.IN_PROGRESS.value:
         return
@@ -32,7 +36,8 @@ def begin(session: Session, settings: Settings, job: Job) -> None:
     todo = sorted(b.id for b in version.blobs if not verified_for(job, b))
     step.done_count = step.total_count - len(todo)
     if todo:
-        holds.queue_batches(
+        queue = holds.queue_fresh_batches if new_job else holds.queue_batches
+        queue(
             session, VERIFY_BLOBS, f"verify:{job.id}", todo, settings.hold_batch_size, job_id=job.id
         )
         return

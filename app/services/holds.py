@@ -12,11 +12,12 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Exists, exists, func, select
+from sqlalchemy import Exists, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from app import outbox
 from app.config import Settings
+from app.db import utcnow
 from app.enums import HoldState, HoldTarget
 from app.models import Blob, Intent, LegalHold, Version, version_blobs
 from app.states.hold import apply
@@ -53,22 +54,33 @@ def locked_holds(session: Session, hold_ids: Iterable[int]) -> list[LegalHold]:
     )
 
 
-def protect(session: Session, settings: Settings, blobs: Sequence[Blob]) -> list[LegalHold]:
-    """Each blob of a new publication gets a hold heading for on (created, or re-armed)."""
+def protect(session: Session, settings: Settings, blobs: Sequence[Blob]) -> int:
+    """Each blob of a new publication gets a hold heading for on (created, or re-armed).
+
+    The new holds are one multi-row INSERT, not an ORM object each (a version may have
+    thousands of blobs); returns how many holds were created or re-armed.
+    """
     if not settings.s3_configured or not blobs:
-        return []
+        return 0
     existing = {h.blob_id: h for h in locked_holds_of(session, [b.id for b in blobs])}
-    holds = []
-    for blob in sorted(blobs, key=lambda b: b.id):
-        hold = existing.get(blob.id)
-        if hold is None:
-            hold = LegalHold(blob=blob, target=HoldTarget.ON.value)
-            session.add(hold)
-        else:
-            rearm(hold, "published again")
-        holds.append(hold)
+    for hold in existing.values():
+        rearm(hold, "published again")
+    now = utcnow()
+    new = [
+        {
+            "blob_id": blob_id,
+            "state": HoldState.PENDING.value,
+            "target": HoldTarget.ON.value,
+            "created_at": now,
+            "updated_at": now,
+            "row_version": 1,
+        }
+        for blob_id in sorted({b.id for b in blobs} - set(existing))
+    ]
+    if new:
+        session.execute(insert(LegalHold), new)
     session.flush()
-    return holds
+    return len(existing) + len(new)
 
 
 def rearm(hold: LegalHold, reason: str) -> None:
@@ -117,15 +129,32 @@ def queue_batches(
     session: Session, topic: Topic, name: str, ids: Sequence[int], size: int, **payload: object
 ) -> list[Intent]:
     """Intents of `topic` over `ids` in batches; a batch's key names exactly its ids."""
-    intents = []
+    return [
+        outbox.add(session, topic, key=key, payload=batch_payload)
+        for key, batch_payload in batches(name, ids, size, **payload)
+    ]
+
+
+def queue_fresh_batches(
+    session: Session, topic: Topic, name: str, ids: Sequence[int], size: int, **payload: object
+) -> int:
+    """queue_batches for a `name` born in this transaction (a new job's): one INSERT."""
+    return outbox.add_fresh_many(session, topic, batches(name, ids, size, **payload))
+
+
+def batches(
+    name: str, ids: Sequence[int], size: int, **payload: object
+) -> list[tuple[str, dict[str, Any]]]:
+    """(key, payload) of each batch of `ids`."""
+    found = []
     for start in range(0, len(ids), size):
         batch = list(ids[start : start + size])
         # The outbox coalesces a waiting intent of the same key: the key must say which
         # ids it covers, or a second batch would be folded into the first and lost.
         digest = hashlib.sha256(",".join(map(str, batch)).encode()).hexdigest()[:16]
         key = f"{name}:{batch[0]}-{batch[-1]}:{digest}"
-        intents.append(outbox.add(session, topic, key=key, payload={**payload, "ids": batch}))
-    return intents
+        found.append((key, {**payload, "ids": batch}))
+    return found
 
 
 def waiting_for_holds(session: Session, version_id: int) -> bool:
