@@ -10,27 +10,32 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, column, exists, func, insert, select, values
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session, selectinload
 
 from app.config import Settings
 from app.db import utcnow
 from app.enums import DoiKind, DoiState, DoiTarget
-from app.models import Blob, Dataset, Doi, Job, Version
-from app.services import dois, hold_progress, holds, identifiers, jobs
+from app.models import Dataset, Doi, Job, Version
+from app.services import blob_records, dois, hold_progress, holds, identifiers, jobs
 from app.services.doi_policy import queue_first_sync, request_sync, retire_target
 from app.services.errors import ConflictError, InvalidInputError, NotFoundError, UnprocessableError
 from app.services.metadata import kernel4_problems
 from app.services.payloads import concept_doi_of
 
 
-def get_dataset(session: Session, dataset_id: str, *, for_update: bool = False) -> Dataset:
+def get_dataset(
+    session: Session, dataset_id: str, *, for_update: bool = False, blobs: bool = True
+) -> Dataset:
     """The dataset whose id equals `dataset_id` ignoring case (as its DOI does), or NotFoundError.
 
     Ids are unique ignoring case (`uq_datasets_lower_id`, which this lookup uses), so at
     most one matches; the answer carries its stored spelling.
     """
     query = select(Dataset).where(func.lower(Dataset.id) == func.lower(dataset_id))
+    if not blobs:
+        # The versions without their blobs (read on access): a publish needs only names.
+        query = query.options(selectinload(Dataset.versions).lazyload(Version.blobs))
     dataset = session.scalars(query.with_for_update() if for_update else query).first()
     if dataset is None:
         raise NotFoundError(f"dataset {dataset_id!r} does not exist")
@@ -194,16 +199,17 @@ def publish_version(
 
     Without a name it is named `0.YYMMDD.HHMM` of `now` (default: the current time).
     """
-    dataset = _live(get_dataset(session, dataset_id, for_update=True))
+    dataset = _live(get_dataset(session, dataset_id, for_update=True, blobs=False))
     if name is None:
         name = _free_default_name(dataset, now or utcnow())
     _check_version_name(session, dataset, name)
     _check_publishable(settings, metadata)
     public = not dataset.embargoed and settings.datacite_configured
+    records = blob_records.records(session, blobs)
     version = Version(dataset_id=dataset.id, name=name, metadata_snapshot=metadata)
-    version.blobs = blob_records(session, blobs)
     session.add(version)
     session.flush()
+    blob_records.link(session, version, records)
     # The holds exist (pending) before the DOIs are decided: the version DOI waits for them.
     holds.protect(session, settings, version.blobs)
     version_doi = concept = None
@@ -408,57 +414,4 @@ def _check_draft_metadata(metadata: dict[str, Any]) -> None:
     if problems:
         raise UnprocessableError(
             "metadata has fields of the wrong DataCite kernel-4 shape", problems
-        )
-
-
-# Pairs per lookup: two bound parameters each, under SQLite's 32,766 and Postgres' 65,535.
-LOOKUP_CHUNK = 10_000
-
-
-def blob_records(session: Session, specs: list[dict[str, Any]]) -> list[Blob]:
-    """The Blob rows of a publication's blob references: found (locked) or created in bulk.
-
-    One SELECT for the recorded ones and one multi-row INSERT for the new ones, whatever
-    the count, instead of two statements per blob.
-    """
-    pairs = [(spec["key"], spec["version_id"]) for spec in specs]
-    found: dict[tuple[str, str], Blob] = {}
-    for start in range(0, len(pairs), LOOKUP_CHUNK):
-        # A VALUES list joined, not `(key, version_id) IN (...)`: Postgres expands a long
-        # IN of row values into nested ORs and runs out of stack depth.
-        wanted = values(column("key", String), column("version_id", String), name="wanted").data(
-            pairs[start : start + LOOKUP_CHUNK]
-        )
-        query = select(Blob).join(
-            wanted, (Blob.key == wanted.c.key) & (Blob.version_id == wanted.c.version_id)
-        )
-        for blob in session.scalars(query.order_by(Blob.id).with_for_update(of=Blob)):
-            found[(blob.key, blob.version_id)] = blob
-    for spec in specs:
-        existing = found.get((spec["key"], spec["version_id"]))
-        if existing is not None:
-            _check_recorded(existing, spec)
-    new = [
-        {k: spec[k] for k in ("key", "version_id", "sha256", "size")}
-        for spec in specs
-        if (spec["key"], spec["version_id"]) not in found
-    ]
-    if new:
-        now = utcnow()
-        rows = [{**row, "created_at": now} for row in new]
-        for blob in session.scalars(insert(Blob).returning(Blob), rows):
-            found[(blob.key, blob.version_id)] = blob
-    return [found[pair] for pair in pairs]
-
-
-def _check_recorded(existing: Blob, spec: dict[str, Any]) -> None:
-    if existing.deleted_at is not None:
-        raise ConflictError(
-            f"blob {spec['key']!r} version {spec['version_id']!r} was deleted "
-            "(DELETE /api/blobs); upload it again and publish the new version id"
-        )
-    if (existing.sha256, existing.size) != (spec["sha256"], spec["size"]):
-        raise ConflictError(
-            f"blob {spec['key']!r} version {spec['version_id']!r} is already recorded "
-            "with another sha256 or size"
         )

@@ -9,13 +9,15 @@ its blob rows and references, a legal hold per blob, the job, its verification i
 and the DOI rows. Each run publishes a new version of fresh blobs through the WSGI app
 (the Flask test client: no network, no HTTP parsing) and prints the server time, split
 into the time the database statements took and the rest (JSON, validation, ORM), and the
-statements per table. Figures are printed, never asserted.
+statements per table, with the machine's load average (the figures grow with it).
+Figures are printed, never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import time
@@ -25,6 +27,7 @@ from typing import Any
 from sqlalchemy import event
 
 from app import create_app
+from app.api.validation import read_body
 from app.config import load_settings
 from app.runtime import Runtime
 from app.services import tokens
@@ -88,7 +91,8 @@ def main() -> None:
             "VERSION_MAX_BLOBS": str(max(args.blobs, 10_000)),
         }
         runtime = Runtime.from_settings(load_settings(env))
-        client = create_app(runtime=runtime).test_client()
+        app = create_app(runtime=runtime)
+        client = app.test_client()
         with runtime.sessions.begin() as session:
             _, plain = tokens.create_token(session, "bench", ["read", "write"])
         headers = {"Authorization": f"Bearer {plain}"}
@@ -96,7 +100,7 @@ def main() -> None:
         if created.status_code != 201:
             raise SystemExit(f"create answered {created.status_code}")
         clock = StatementClock(runtime.engine)
-        times, sql_times, size = [], [], 0
+        times, sql_times, read_times, size = [], [], [], 0
         for run in range(args.runs):
             body = json.dumps(
                 {"version": f"1.{run}", "metadata": METADATA, "blobs": blobs(run, args.blobs)}
@@ -114,6 +118,7 @@ def main() -> None:
                 raise SystemExit(f"publish answered {answer.status_code}: {answer.get_data()!r}")
             times.append(elapsed)
             sql_times.append(clock.seconds)
+            read_times.append(_reading_time(app, body))
             progress(
                 f"run {run + 1}: {elapsed * 1000:.0f} ms server time, "
                 f"{clock.seconds * 1000:.0f} ms in {sum(clock.tables.values())} statements"
@@ -123,12 +128,22 @@ def main() -> None:
         f"publish of {args.blobs} blobs ({size / 1e6:.2f} MB body), {args.runs} runs: "
         f"server time median {statistics.median(times) * 1000:.0f} ms "
         f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}); "
-        f"database statements median {statistics.median(sql_times) * 1000:.0f} ms"
+        f"of which database statements {statistics.median(sql_times) * 1000:.0f} ms and "
+        f"reading the body (JSON, schema, limits) {statistics.median(read_times) * 1000:.0f} ms; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     print(
         "statements per table (last run): "
         + ", ".join(f"{table} {count}" for table, count in sorted(clock.tables.items()))
     )
+
+
+def _reading_time(app: Any, body: bytes) -> float:
+    """The time `read_body` takes over `body` alone (parse, schema, limits), in seconds."""
+    with app.test_request_context(data=body, content_type="application/json"):
+        started = time.perf_counter()
+        read_body("PublishVersion")
+        return time.perf_counter() - started
 
 
 if __name__ == "__main__":

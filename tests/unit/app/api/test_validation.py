@@ -67,3 +67,35 @@ def test_the_api_accepts_exactly_what_the_published_schema_accepts(
 def test_a_name_with_a_trailing_newline_is_refused_though_python_regex_would_pass_it() -> None:
     # ECMA-262 `$` (JSON Schema's) never matches before a final newline; Python's does.
     assert not _accepted("CreateDataset", {"id": "ds1\n"})
+
+
+MANY = 150  # above validation.FAST_FROM: the bodies take the fast path first
+BAD_BLOBS = [
+    {**BLOB, "size": -1},
+    {**BLOB, "size": True},
+    {**BLOB, "size": 1.5},
+    {**BLOB, "size": 2**63},
+    {**BLOB, "sha256": SHA.upper()},
+    {**BLOB, "key": ""},
+    {**BLOB, "key": "k" * 1025},
+    {**BLOB, "version_id": 7},
+    {**BLOB, "extra": 1},
+    {k: v for k, v in BLOB.items() if k != "size"},
+    "not a blob",
+]
+
+
+@pytest.mark.parametrize("bad", [None, *BAD_BLOBS])
+def test_the_fast_path_for_many_blobs_agrees_with_the_published_schema(bad: Any) -> None:
+    blobs: list[Any] = [{**BLOB, "key": f"k{n}"} for n in range(MANY)]
+    if bad is not None:
+        blobs[MANY // 2] = bad
+    for body in ({"metadata": {}, "blobs": blobs}, {"metadata": [], "blobs": blobs}):
+        expected = _published_validator("PublishVersion").is_valid(body)
+        assert _accepted("PublishVersion", body) == expected, (bad, body["metadata"])
+
+
+def test_the_fast_path_refuses_a_trailing_newline_as_ecma_262_does() -> None:
+    blobs = [{**BLOB, "key": f"k{n}"} for n in range(MANY)]
+    blobs[3] = {**BLOB, "sha256": SHA + "\n"}
+    assert not _accepted("PublishVersion", {"metadata": {}, "blobs": blobs})
