@@ -149,3 +149,26 @@ def test_url_templates_with_their_placeholders_are_accepted() -> None:
         }
     )
     assert settings.tombstone_url_template == "https://archive.org/gone/{dataset}?doi={doi}"
+
+
+def test_request_limits_have_defaults_and_are_whole_numbers() -> None:
+    settings = load_settings({"DATABASE_URL": "postgresql://x/y"})
+    assert (settings.max_content_length, settings.metadata_max_bytes) == (2 * 1024 * 1024, 262144)
+    assert settings.version_max_blobs == 10_000
+    custom = load_settings(
+        {
+            "DATABASE_URL": "postgresql://x/y",
+            "MAX_CONTENT_LENGTH": "4194304",
+            "VERSION_MAX_BLOBS": "20000",
+        }
+    )
+    assert (custom.max_content_length, custom.version_max_blobs) == (4194304, 20000)
+
+
+@pytest.mark.parametrize(
+    "variable", ["MAX_CONTENT_LENGTH", "METADATA_MAX_BYTES", "VERSION_MAX_BLOBS"]
+)
+@pytest.mark.parametrize("raw", ["0", "2.5", "lots"])
+def test_bad_request_limits_fail_naming_the_variable(variable: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        load_settings({"DATABASE_URL": "postgresql://x/y", variable: raw})
