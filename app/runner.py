@@ -6,9 +6,10 @@ remote service, with no database transaction open:
 1. prepare: start the delivery (renew the lease, count the attempt, fenced by the
    lease token) and let the handler decide, in one transaction;
 2. execute: the handler's remote step, its calls collected for the timeline;
-3. record: re-take the lease, let the handler apply the outcome, and settle the
-   intent (done, retry, snooze or fail: one retry decision, `app.retry`) in a second
-   transaction, fenced by the lease so a superseded delivery changes nothing.
+3. record: let the handler apply the outcome and settle the intent (done, retry,
+   snooze or fail: one retry decision, `app.retry`) in a second transaction whose
+   settling UPDATE is fenced by the lease token: a superseded delivery's transaction
+   matches nothing there and rolls back whole, so it changes nothing.
 
 Anything that is not a remote answer (a bug, a Redis error) is caught at each step,
 recorded on the intent and the handler's row, and retried like a transient error,
