@@ -56,6 +56,14 @@ class Dataset(Base):
     versions: Mapped[list[Version]] = relationship(
         back_populates="dataset", order_by="Version.id", lazy="selectin"
     )
+    # Read-only: DOIs are written as rows of their own. Loaded when first read, or set
+    # by the code that creates the concept, so the answer to a create reads nothing back.
+    concept_doi: Mapped[Doi | None] = relationship(
+        primaryjoin="and_(Dataset.id == foreign(Doi.dataset_id), Doi.kind == 'concept')",
+        viewonly=True,
+        uselist=False,
+        lazy="select",
+    )
 
 
 version_blobs = Table(

@@ -105,10 +105,22 @@ def add_fresh_many(session: Session, topic: Topic, items: list[tuple[str, dict[s
     return len(rows)
 
 
-def notify(session: Session) -> None:
-    """Wake the relay when this transaction commits (Postgres only; SQLite polls)."""
-    if is_postgres(session):
+def notify(session: Session, *, due: datetime | None = None) -> None:
+    """Wake the relay when this transaction commits (Postgres only; SQLite polls).
+
+    With `due` (an intent sent back to wait: a retry, a snooze, a rate-limit slot) the
+    notification only tells the relay when to look next: it moves its wake-up earlier
+    instead of running a pass now. Without it, a relay that saw nothing pending would
+    sleep its whole poll interval past the slot, and the intents it then finds overdue
+    would leave together, a burst the remote's own rate limit refuses.
+    """
+    if not is_postgres(session):
+        return
+    if due is None:
         session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    else:
+        # A number formatted here, never caller text: safe as a literal.
+        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}, '{due.timestamp():.6f}'"))
 
 
 def claim_due(
@@ -233,6 +245,7 @@ def retry_later(
     if payload is not None:
         values["payload"] = payload
     _guarded(session, intent_id, lease_token, **values)
+    notify(session, due=due)
     return due
 
 

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from app.models import Dataset, Doi, DoiTransition, Job, JobStep, LegalHold, Version
 from app.services import holds
 from app.services.datasets import DatasetRow
-from app.services.payloads import concept_doi_of
 
 NO_HOLDS = {"on": 0, "total": 0}
 
@@ -25,7 +24,7 @@ def dataset_json(session: Session, dataset: Dataset) -> dict[str, Any]:
         "embargoed": dataset.embargoed,
         "deleted": dataset.deleted_at is not None,
         "metadata": dataset.draft_metadata,
-        "concept_doi": doi_brief(concept_doi_of(session, dataset.id)),
+        "concept_doi": doi_brief(dataset.concept_doi),
         "versions": [
             version_json(v, by_version.get(v.id), held.get(v.id)) for v in dataset.versions
         ],

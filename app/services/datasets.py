@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.db import utcnow
@@ -320,6 +321,7 @@ def _create_concept_doi(
     )
     session.add(doi)
     session.flush()
+    set_committed_value(dataset, "concept_doi", doi)
     queue_first_sync(session, settings, doi)
     return doi
 

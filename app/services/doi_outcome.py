@@ -17,7 +17,7 @@ from app.clients.errors import RemoteError, TransientError
 from app.config import Settings
 from app.db import utcnow
 from app.enums import DoiKind, DoiState, DoiTarget
-from app.models import Dataset, Doi, Intent
+from app.models import Dataset, Doi, Intent, Version
 from app.retry import RetryDecision, Verdict
 from app.runner import Failure
 from app.services import jobs, payloads
@@ -40,11 +40,17 @@ METADATA_WRITES = (Action.SAVE_DRAFT, Action.PUBLISH, Action.REGISTER)
 
 
 def locked_doi(session: Session, doi_id: int) -> Doi | None:
-    """The DOI row, locked and freshly read, with its dataset (every decision reads it)."""
+    """The DOI row, locked and freshly read, with its dataset and versions, in one query.
+
+    Every decision reads the dataset and its versions; none reads a version's blobs
+    (thousands of rows for a large version), so those stay unloaded.
+    """
     return session.get(
         Doi,
         doi_id,
-        options=[joinedload(Doi.dataset).selectinload(Dataset.versions)],
+        options=[
+            joinedload(Doi.dataset).joinedload(Dataset.versions).lazyload(Version.blobs),
+        ],
         with_for_update={"of": Doi},
         populate_existing=True,
     )
