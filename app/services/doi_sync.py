@@ -176,11 +176,21 @@ class _Tokens:
         self.reservation = reservation
 
     def take(self) -> None:
-        """Go ahead, or raise the exact snooze (with the token reserved for the next try)."""
+        """Go ahead, or raise the exact snooze (with the token reserved for the next try).
+
+        A token reserved less than WAIT_IN_THREAD_SECONDS ahead is waited for here, so the
+        request leaves at its slot. Snoozed through the outbox it would come back behind
+        whatever the queue holds by then, late, and late requests bunch: several arrive
+        at DataCite together, more than its bucket holds at that moment.
+        """
         reserved, self.reservation = self.reservation, None
-        if reserved is not None and time.time() >= reserved - RESERVATION_SLACK:
-            return  # reserved by the take that snoozed us: already paid for
+        if reserved is not None and time.time() >= reserved - WAIT_IN_THREAD_SECONDS:
+            _sleep_until(reserved)  # reserved by the take that snoozed us: already paid for
+            return
         grant = self.remotes.datacite_bucket.take()
+        if grant.reserved and grant.wait <= WAIT_IN_THREAD_SECONDS:
+            _sleep_until(time.time() + grant.wait)
+            return
         if grant.wait > 0:
             # Over our own budget: snooze until our token, without asking DataCite.
             until = time.time() + grant.wait if grant.reserved else None
@@ -192,8 +202,14 @@ class _Tokens:
             )
 
 
-# A reservation may be used this early (the relay's clock and the snooze's rounding).
-RESERVATION_SLACK = 0.05
+# The longest a delivery waits in its thread for a token reserved for it (longer: snooze).
+WAIT_IN_THREAD_SECONDS = 1.0
+
+
+def _sleep_until(moment: float) -> None:
+    left = moment - time.time()
+    if left > 0:
+        time.sleep(left)
 
 
 def _call(client: DataCiteClient, action: Action, plan: Plan) -> RemoteDoi:
