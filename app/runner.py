@@ -312,7 +312,8 @@ class Runner:
 
 def _record_calls(session: Session, intent_id: int, made: list[dict[str, Any]]) -> None:
     for call in made:
-        outbox.record_event(session, intent_id, "call", **call)
+        data = dict(call)
+        outbox.record_event(session, intent_id, "call", at=data.pop("at", None), **data)
 
 
 def _payload_after(
