@@ -154,6 +154,9 @@ def test_a_doi_page_lists_its_stashes_read_only_with_age_expiry_and_warning(
     assert "in 30 d" in row
     assert f"#{intent_id}" in row
     assert "unreadable" not in row
+    # And the intent's timeline shows the stash as a step of its own, then the DELETE
+    timeline = html.unescape(viewer.page(f"/admin/outbox/{intent_id}"))
+    assert timeline.index("Step done; the next is due now") < timeline.rindex("DELETE")
     # And a damaged stash is shown with its warning, never a crash; nothing to act on
     with runtime.sessions.begin() as session:
         session.execute(update(Stash).values(content="{damaged"))
