@@ -84,7 +84,8 @@ class DoiSyncHandler:
         now = situation(session, settings, doi, digest)
         action = decide(now)
         look_first = doi.needs_look
-        stashed = stash.taken_for(session, intent.id)
+        # Only a delivery that may make a DELETE or hide asks whether its stash exists.
+        stashed = (look_first or action in DESTRUCTIVE) and stash.taken_for(session, intent.id)
         wait = _grace_left(settings, doi)
         if wait > 0:
             action = Action.WAIT
