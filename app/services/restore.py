@@ -74,7 +74,13 @@ def restore_dataset(
     _within_retention(settings, f"dataset {dataset.id!r}", dataset.deleted_at, now)
     versions = [v for v in dataset.versions if v.deleted_at == dataset.deleted_at]
     _check_blobs(versions)
-    revivals = [_revival(session, dataset, doi, now) for doi in _dois_in_scope(session, dataset)]
+    # A hidden concept with no version coming back stays hidden: nothing to undo at DataCite.
+    revivals = [
+        _revival(
+            session, dataset, doi, now, driven=doi.kind == DoiKind.VERSION.value or bool(versions)
+        )
+        for doi in _dois_in_scope(session, dataset)
+    ]
     dataset.deleted_at = None
     return _revive(settings, session, dataset, versions, revivals)
 
@@ -134,10 +140,12 @@ def _check_blobs(versions: list[Version]) -> None:
             )
 
 
-def _revival(session: Session, dataset: Dataset, doi: Doi, now: datetime) -> _Revival:
+def _revival(
+    session: Session, dataset: Dataset, doi: Doi, now: datetime, *, driven: bool = True
+) -> _Revival:
     """The DOI and the stash it comes back from; refuses when DataCite acted without one."""
-    if doi.state not in DESTROYED:
-        return _Revival(doi, None)  # its destructive call has not been made: nothing to undo
+    if doi.state not in DESTROYED or (doi.state == DoiState.REGISTERED.value and not driven):
+        return _Revival(doi, None)  # no destructive call to undo (yet, or for this restore)
     latest = stash.latest_live(session, doi.id, now=now)
     if latest is None:
         raise ConflictError(
@@ -174,8 +182,7 @@ def _revive(
         doi = revival.doi
         was = doi.state
         source, warning = _rebuild(dataset, revival)
-        wanted = target if doi.kind == DoiKind.VERSION.value or live else DoiTarget.DRAFT
-        doi.target = wanted.value
+        doi.target = _target_after(doi, target, live=live).value
         if doi.state == DoiState.FAILED.value:
             dois.redrive(settings, session, doi, reason="restored")
         restored.dois.append(
@@ -192,6 +199,16 @@ def _revive(
     for revival in sorted(revivals, key=lambda r: r.doi.kind == DoiKind.CONCEPT.value):
         request_sync(session, settings, revival.doi)
     return restored
+
+
+def _target_after(doi: Doi, wanted: DoiTarget, *, live: bool) -> DoiTarget:
+    """Versions and a concept with live versions: `wanted`; a concept without: its draft,
+    or hidden at the landing page again when DataCite made it public (never un-published).
+    """
+    if doi.kind == DoiKind.VERSION.value or live:
+        return wanted
+    public = doi.state in (DoiState.FINDABLE.value, DoiState.REGISTERED.value)
+    return DoiTarget.REGISTERED if public else DoiTarget.DRAFT
 
 
 def _rebuild(dataset: Dataset, revival: _Revival) -> tuple[str, str | None]:

@@ -213,3 +213,34 @@ def test_an_embargoed_dataset_comes_back_without_any_datacite_call(make_pipeline
         assert session.scalars(select(Doi)).all() == []
     assert count_rows(pipeline.runtime, Stash) == 0
     assert pipeline.datacite_requests() == []
+
+
+def test_a_dataset_whose_versions_went_before_it_comes_back_with_its_concept_left_hidden(
+    make_pipeline,
+) -> None:
+    # Given a dataset whose only version was deleted, then the dataset itself
+    pipeline = make_pipeline()
+    create(pipeline.runtime, "empty")
+    publish(pipeline.runtime, "empty", "v1")
+    wait_until(lambda: doi_state(pipeline.runtime, concept("empty")) == "findable")
+    wait_until(lambda: open_intents(pipeline.runtime) == [])
+    call(pipeline.runtime, datasets.delete_version, "empty", "v1")
+    wait_until(lambda: doi_state(pipeline.runtime, concept("empty")) == "registered")
+    wait_until(lambda: open_intents(pipeline.runtime) == [])
+    call(pipeline.runtime, datasets.delete_dataset, "empty")
+    wait_until(lambda: open_intents(pipeline.runtime) == [])
+    with pipeline.runtime.sessions.begin() as session:
+        session.query(Stash).delete()  # the concept's stashes gone (pruned, say)
+    # When the dataset is restored: no version comes back, so nothing at DataCite to undo
+    restored = call(pipeline.runtime, restore.restore_dataset, "empty")
+    # Then it is live again, and its concept stays hidden (DataCite never un-publishes)
+    assert restored.report()["versions"] == []
+    assert dataset_row(pipeline.runtime, "empty").deleted_at is None
+    wait_until(lambda: open_intents(pipeline.runtime) == [])
+    assert pipeline.remote_dois()[concept("empty")] == "registered"
+    # pointing at its landing page again, not the tombstone (a re-pointing hide, stashed)
+    landing = "https://archive.example.org/datasets/empty"
+    wait_until(lambda: pipeline.datacite_document(concept("empty"))["url"] == landing)
+    # And its version has a restore of its own, which needs that version's stash
+    with pytest.raises(ConflictError, match="no stash"):
+        call(pipeline.runtime, restore.restore_version, "empty", "v1")
