@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
 
-from app.models import Dataset, Doi, Intent, Stash
+from app.models import Dataset, Doi, HoldTransition, Intent, Stash
 from app.services import datasets, restore
 from app.services.errors import ConflictError
 from tests.fixtures.pipeline import wait_until
+from tests.support.holds import hold_states, legal_hold, uploads
 from tests.support.lifecycle import (
     call,
     concept,
@@ -244,3 +245,45 @@ def test_a_dataset_whose_versions_went_before_it_comes_back_with_its_concept_lef
     # And its version has a restore of its own, which needs that version's stash
     with pytest.raises(ConflictError, match="no stash"):
         call(pipeline.runtime, restore.restore_version, "empty", "v1")
+
+
+def test_a_restored_version_is_held_again_before_its_doi_is_findable(
+    make_pipeline, s3_settings, buckets
+) -> None:
+    # Given a published version with one blob held in S3, then the dataset deleted
+    bucket, s3 = s3_settings["S3_BUCKET"], buckets.s3
+    [data] = uploads(s3, bucket, 1)
+    pipeline = make_pipeline(**s3_settings)
+    create(pipeline.runtime, "held")
+    call(
+        pipeline.runtime,
+        datasets.publish_version,
+        "held",
+        name="v1",
+        metadata=metadata(),
+        blobs=[data],
+    )
+    v1 = version_doi("held", "v1")
+    wait_until(lambda: doi_state(pipeline.runtime, v1) == "findable")
+    wait_until(lambda: open_intents(pipeline.runtime) == [])
+    call(pipeline.runtime, datasets.delete_dataset, "held")
+    wait_until(lambda: hold_states(pipeline.runtime) == {data["key"]: "released"})
+    wait_until(lambda: doi_state(pipeline.runtime, v1) == "registered")
+    wait_until(lambda: open_intents(pipeline.runtime) == [])
+    assert legal_hold(s3, bucket, data) == "OFF"
+    # When it is restored
+    call(pipeline.runtime, restore.restore_dataset, "held")
+    # Then the hold is on again in S3, and only then is the version DOI published again
+    wait_until(lambda: doi_state(pipeline.runtime, v1) == "findable")
+    assert hold_states(pipeline.runtime) == {data["key"]: "on"}
+    assert legal_hold(s3, bucket, data) == "ON"
+    with pipeline.runtime.sessions() as session:
+        held_at = session.scalars(
+            select(HoldTransition.at)
+            .where(HoldTransition.to_state == "on")
+            .order_by(HoldTransition.id.desc())
+        ).first()
+    publishes = [
+        r for r in pipeline.datacite_requests() if r["doi"] == v1 and r.get("event") == "publish"
+    ]
+    assert datetime.fromisoformat(publishes[-1]["time"]) > held_at
