@@ -231,7 +231,7 @@ class Runner:
         """
         token = intent.lease_token or ""
         if decision is not None and decision.verdict is Verdict.CONTINUE:
-            self._continue(session, intent, decision)
+            self._continue(session, intent, decision, made or [])
             return
         if decision is None or error is None:
             outbox.complete(session, intent.id, token)
@@ -275,7 +275,13 @@ class Runner:
             error=str(error)[:1000],
         )
 
-    def _continue(self, session: Session, intent: Intent, decision: RetryDecision) -> None:
+    def _continue(
+        self,
+        session: Session,
+        intent: Intent,
+        decision: RetryDecision,
+        made: list[dict[str, Any]],
+    ) -> None:
         """A step done, the next one due now: the same intent, its attempt given back."""
         outbox.retry_later(
             session,
@@ -287,6 +293,7 @@ class Runner:
             # A rate-limit reservation was spent on this step's call.
             payload={k: v for k, v in intent.payload.items() if k != RESERVATION},
         )
+        _record_calls(session, intent.id, made)
         outbox.record_event(session, intent.id, Verdict.CONTINUE.value, reason=decision.reason)
         outbox.notify(session)
         log.info("next step queued", extra={"action": "intent_continue", "reason": decision.reason})

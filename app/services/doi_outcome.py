@@ -111,10 +111,11 @@ def _stash(
 ) -> RetryDecision:
     """Commit the stash; the same intent is delivered again at once for the call itself."""
     follows = outcome.stash_for or Action.DELETE
-    if not stash.taken_for(session, intent.id):
-        stash.record(
-            session, settings, doi, intent_id=intent.id, action=follows.value, seen=outcome.seen
-        )
+    # One per intent: `prepare` planned this read because none existed (and the unique
+    # intent_id would refuse a second), so a re-delivery re-uses it.
+    stash.record(
+        session, settings, doi, intent_id=intent.id, action=follows.value, seen=outcome.seen
+    )
     what = "DataCite's record" if outcome.seen is not None else "a 404 (nothing remote)"
     return RetryDecision(Verdict.CONTINUE, reason=f"stashed {what}; the {follows.value} follows")
 
