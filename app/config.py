@@ -56,6 +56,7 @@ VARIABLES = (
     "HOLD_BATCH_SIZE",
     "ADMIN_ENABLED",
     "ADMIN_SNAPSHOT_SECONDS",
+    "STASH_RETENTION_SECONDS",
     "LOG_FORMAT",
     "LOG_LEVEL",
 )
@@ -133,6 +134,9 @@ class Settings:
     health_silent_seconds: float = 300.0  # intents enqueued and no delivery finished since
     admin_enabled: bool = True  # the /admin pages (they need a real SECRET_KEY)
     admin_snapshot_seconds: float = 30.0  # the dashboard's counts are at most this old
+    # How long a stash (the DataCite record taken before a DELETE or hide) is kept, and so
+    # how long a deleted dataset or version can be restored.
+    stash_retention_seconds: float = 30 * 24 * 3600.0
 
     @property
     def datacite_configured(self) -> bool:
@@ -283,6 +287,9 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         admin_enabled=parse_bool("ADMIN_ENABLED", get("ADMIN_ENABLED"), True),
         admin_snapshot_seconds=parse_number(
             "ADMIN_SNAPSHOT_SECONDS", get("ADMIN_SNAPSHOT_SECONDS"), 30.0
+        ),
+        stash_retention_seconds=parse_number(
+            "STASH_RETENTION_SECONDS", get("STASH_RETENTION_SECONDS"), 30 * 24 * 3600.0
         ),
     )
     return settings

@@ -199,7 +199,7 @@ def retry_later(
     lease_token: str,
     *,
     delay_seconds: float,
-    error: str,
+    error: str | None,
     attempts_delta: int = 0,
     payload: dict[str, Any] | None = None,
 ) -> datetime:
