@@ -19,18 +19,26 @@ MAX_CONTENT_LENGTH = 64 * 1024 * 1024
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
-    """Build the web app; without arguments the settings come from the environment."""
+    """Build the web app; without arguments the settings come from the environment.
+
+    From the environment, the start-up checks run first (`app.startup`, once, no
+    waiting: gunicorn's master already waited for the database, see
+    `app.gunicorn_config`); a StartupError stops the worker from booting.
+    """
     from flask import Flask
     from flask.json.provider import DefaultJSONProvider
 
     from app.api import bp as api_blueprint
     from app.api.context import EXTENSION
     from app.api.errors import register_routing_errors
-    from app.config import load_settings
     from app.runtime import Runtime
 
     if runtime is None:
-        runtime = Runtime.from_settings(settings or load_settings())
+        if settings is None:
+            from app import startup
+
+            settings = startup.prepare("web", wait=False)
+        runtime = Runtime.from_settings(settings)
     elif settings is not None and settings != runtime.settings:
         raise ValueError("create_app: the runtime was built from other settings")
     app = Flask(__name__)

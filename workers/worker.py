@@ -8,13 +8,12 @@ or a bucket without Object Lock, stops the process with a message naming it.
 from __future__ import annotations
 
 import logging
-import sys
 
-from app import logs
+from app import logs, startup
 from app.clients.errors import BucketConfigurationError, RemoteError
 from app.clients.remotes import Remotes
 from app.clients.storage import StorageClient
-from app.config import ConfigError, Settings, load_settings
+from app.config import ConfigError, Settings
 from app.runner import Runner
 from app.runtime import Runtime
 from workers import broker as broker_module
@@ -40,9 +39,13 @@ def _check_bucket(settings: Settings) -> None:
 try:
     # Dramatiq's own lines (and ours) leave as JSON lines, like every doiflow process.
     logs.configure_from_environment()
-    _settings = load_settings()
+except ValueError as error:
+    startup.refuse("worker", startup.StartupError(str(error), startup.EXIT_CONFIG))
+# Settings, then the database (waiting for it), its schema and Redis: app.startup.
+_settings = startup.prepare_or_exit("worker", redis=True)
+try:
     _check_bucket(_settings)
     broker = broker_module.install(broker_module.redis_broker(_settings, "workers"))
-except (ConfigError, ValueError) as error:
-    sys.exit(f"doiflow worker: {error}")
+except ConfigError as error:
+    startup.refuse("worker", startup.StartupError(str(error), startup.EXIT_CONFIG))
 context.use(Runner(Runtime.from_settings(_settings), Remotes(_settings)))
