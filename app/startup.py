@@ -150,8 +150,9 @@ def _until_answers(
         else:
             if attempt:
                 log.warning(
-                    f"{service} answers now; starting",
-                    extra={"action": "startup_ready", "process": process, "service": service},
+                    "%s answers now; starting",
+                    service,
+                    extra={"action": "startup_ready", "command": process, "service": service},
                 )
             return
         where = redact_url(url)
@@ -161,10 +162,11 @@ def _until_answers(
         delay = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
         attempt += 1
         log.warning(
-            f"{service} unreachable at start-up; retrying in {delay:g} s",
+            "%s unreachable at start-up; retrying",
+            service,
             extra={
                 "action": "startup_wait",
-                "process": process,
+                "command": process,
                 "service": service,
                 "url": where,
                 "error": reason,
