@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -28,11 +27,15 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the schema up to `revision`."""
+    from alembic import command  # loads autogenerate, whose plugins log INFO lines on import
+
     command.upgrade(alembic_config(database_url), revision)
 
 
 def check(database_url: str) -> None:
     """Raise if the models and the migrations disagree (alembic check)."""
+    from alembic import command
+
     command.check(alembic_config(database_url))
 
 

@@ -17,13 +17,12 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import NoReturn
+from typing import IO, Any, NoReturn
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from app import schema
 from app.config import ConfigError, Settings, load_settings, redact_url
 from app.db import make_engine
 
@@ -66,6 +65,9 @@ def prepare(
         raise StartupError(
             f"REDIS_URL is required to run the {process} (e.g. redis://host:6379/0)", EXIT_CONFIG
         )
+    # Imported here, once the caller set logging up: importing alembic logs INFO lines.
+    from app import schema
+
     engine = _probe_engine(settings.database_url)
     try:
         database = _database_probe(engine)
@@ -83,17 +85,17 @@ def prepare(
     return settings
 
 
-def prepare_or_exit(process: str, **kwargs: object) -> Settings:
-    """`prepare`, or its one line on stderr and its exit code (for non-click entry points)."""
+def prepare_or_exit(process: str, *, stream: IO[str] | None = None, **kwargs: Any) -> Settings:
+    """`prepare`, or its one line on `stream` (stderr) and its exit code (non-click callers)."""
     try:
-        return prepare(process, **kwargs)  # type: ignore[arg-type]
+        return prepare(process, **kwargs)
     except StartupError as error:
-        refuse(process, error)
+        refuse(process, error, stream=stream)
 
 
-def refuse(process: str, error: StartupError) -> NoReturn:
+def refuse(process: str, error: StartupError, *, stream: IO[str] | None = None) -> NoReturn:
     """Print `doiflow {process}: {message}` on stderr and exit with the error's code."""
-    print(f"doiflow {process}: {error}", file=sys.stderr, flush=True)
+    print(f"doiflow {process}: {error}", file=stream or sys.stderr, flush=True)
     sys.exit(error.exit_code)
 
 
