@@ -179,6 +179,8 @@ def run_pytest(args: list[str], env: dict[str, str]) -> subprocess.CompletedProc
 
 
 # An integration test that needs Postgres and Redis, and nothing else.
+NEEDS_S3 = "tests/integration/workers/test_worker.py::test_a_locked_bucket_lets_the_worker_start"
+E2E_TEST = "tests/e2e/test_happy_path.py"
 NEEDS_BOTH = (
     "tests/integration/workers/test_relay.py::"
     "test_a_pipelined_batch_is_read_by_a_stock_dramatiq_worker"
@@ -212,6 +214,22 @@ def test_the_test_section_variables_move_the_tests(e2e_redis_url: str) -> None:
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"port {dead} failed" in done.stdout
+
+    # When E2E_REDIS_URL names a Redis database: the e2e processes use that one
+    e2e_chosen = e2e_redis_url.rsplit("/", 1)[0] + "/6"
+    client = redis.Redis.from_url(e2e_chosen)
+    client.set("left-by-someone", "1")
+    done = run_pytest([E2E_TEST], {**base, "E2E_REDIS_URL": e2e_chosen})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert client.get("left-by-someone") is None, "E2E_REDIS_URL's database was not the one used"
+    client.close()
+
+    # When TEST_S3_ENDPOINT names an S3 server nobody listens on: the S3 tests fail on it
+    dead = free_port()
+    s3 = {"TEST_S3_ENDPOINT": f"http://127.0.0.1:{dead}", "TEST_S3_ACCESS_KEY": "k"}
+    done = run_pytest([NEEDS_S3], {**base, **s3, "TEST_S3_SECRET_KEY": "s"})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"http://127.0.0.1:{dead}" in done.stdout
 
     # When neither Redis variable is set: the session's own redis-server, so without one
     # on PATH the run fails saying so (it never falls back to a shared Redis)
