@@ -70,7 +70,9 @@ def dev(host: str, port: int | None, sandbox_port: int) -> None:
             LANDING_URL_TEMPLATE=f"http://{host}:{port}/datasets/{{dataset}}/{{version}}",
         )
     except ConfigError as error:
-        raise click.ClickException(str(error)) from None
+        from app import startup
+
+        startup.refuse("dev", startup.StartupError(str(error), startup.EXIT_CONFIG))
     _quiet_upgrade(settings.database_url)
     runtime = Runtime.from_settings(settings)
     token = _kept_token(runtime, VAR / "dev-api-token")

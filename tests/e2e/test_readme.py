@@ -9,6 +9,7 @@ reads it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -147,15 +148,26 @@ def test_the_process_section_reaches_a_draft_doi(
     shell.wait_ready(lambda: requests.get(f"{api}/healthz", timeout=1).ok, 60, "web on $PORT")
     shell.wait_for_log("relay started", 60)
 
-    # Then the README's curl (as requests) creates a dataset whose concept DOI is a draft
-    created = requests.post(
-        f"{api}/api/datasets",
-        headers={"Authorization": f"Bearer {token}"},
-        json={"id": "first", "metadata": {"titles": [{"title": "First"}]}},
-        timeout=10,
+    # Then the README's curl lines, with that token, create a dataset whose concept DOI
+    # is a draft in the sandbox
+    try_it = replaced(
+        readme_block("processes-try:start", "processes-try:end"),
+        {
+            "TOKEN=dfl_…": f"TOKEN={token}",
+            "127.0.0.1:5000": f"127.0.0.1:{web_port}",
+            "127.0.0.1:5300": f"127.0.0.1:{sandbox_port}",
+        },
     )
-    assert created.status_code == 201, created.text
-    doi = created.json()["concept_doi"]["doi"]
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", try_it],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    created = json.loads(done.stdout.splitlines()[0])
+    doi = created["concept_doi"]["doi"]
 
     def draft_in_sandbox() -> bool:
         listed = requests.get(f"http://127.0.0.1:{sandbox_port}/__sandbox/dois", timeout=2)

@@ -41,14 +41,18 @@ PROCESSES = {
     ),
     "doiflow worker": ([str(BIN / "doiflow"), "worker", "-Q", "doi", "--processes", "1"], "worker"),
     "cli": ([str(BIN / "doiflow"), "create-token", "--name", "x"], "create-token"),
+    "dev": ([str(BIN / "doiflow"), "dev", "--sandbox-port", "0"], "dev"),
 }
 SETTINGS = {"SECRET_KEY": "e2e-startup-secret-key-0123456789", "LOG_FORMAT": "text"}
 
 
-def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: list[str], env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a process that is expected to stop by itself; stdout and stderr together."""
     return subprocess.run(
         argv,
+        cwd=cwd,
         env=clean_environment({**SETTINGS, **env}),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -88,10 +92,10 @@ BAD_SETTINGS = [
 @pytest.mark.parametrize("process", PROCESSES)
 @pytest.mark.parametrize(("env", "expected"), BAD_SETTINGS)
 def test_a_malformed_url_is_one_line_and_exit_2(
-    process: str, env: dict[str, str], expected: str
+    process: str, env: dict[str, str], expected: str, tmp_path: Path
 ) -> None:
     argv, name = PROCESSES[process]
-    done = run(argv, env)
+    done = run(argv, env, cwd=tmp_path)  # `doiflow dev` makes ./var/ where it runs
     assert done.returncode == 2, done.stdout
     naming = [line for line in done.stdout.splitlines() if expected in line]
     assert len(naming) == 1, done.stdout
@@ -100,7 +104,7 @@ def test_a_malformed_url_is_one_line_and_exit_2(
     assert ":pw@" not in done.stdout
 
 
-@pytest.mark.parametrize("process", ["web", "relay", "worker", "cli"])
+@pytest.mark.parametrize("process", ["web", "relay", "worker", "doiflow worker", "cli"])
 def test_a_schema_behind_head_is_refused_with_what_to_run(
     process: str, database_at_0004: str, e2e_redis_url: str
 ) -> None:
