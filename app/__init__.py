@@ -34,11 +34,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from app.runtime import Runtime
 
     if runtime is None:
-        if settings is None:
-            from app import startup
-
-            settings = startup.prepare("web", wait=False)
-        runtime = Runtime.from_settings(settings)
+        runtime = Runtime.from_settings(settings or _settings_from_environment())
     elif settings is not None and settings != runtime.settings:
         raise ValueError("create_app: the runtime was built from other settings")
     app = Flask(__name__)
@@ -57,6 +53,27 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         init_admin(app, runtime)
     app.add_url_rule("/healthz", "healthz", _healthz)
     return app
+
+
+def _settings_from_environment() -> Settings:
+    """`app.startup.prepare("web")`, once, without waiting; a database that does not
+    answer now is no reason to stop (requests answer 503 until it does), a bad setting
+    or a schema behind the migrations is."""
+    import logging
+
+    from app import startup
+    from app.config import load_settings
+
+    try:
+        return startup.prepare("web", wait=False)
+    except startup.StartupError as error:
+        if error.exit_code != startup.EXIT_UNREACHABLE:
+            raise
+        logging.getLogger("doiflow.startup").warning(
+            "database unreachable while the web worker starts; serving 503 until it answers",
+            extra={"action": "startup_unreachable", "error": str(error)},
+        )
+        return load_settings()
 
 
 def _healthz() -> dict[str, str]:

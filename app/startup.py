@@ -31,6 +31,7 @@ log = logging.getLogger("doiflow.startup")
 EXIT_UNREACHABLE = 1
 EXIT_CONFIG = 2
 EXIT_SCHEMA = 3
+EXIT_INTERRUPTED = 130  # as a shell reports a process ended by SIGINT
 BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # then 30 s between tries, for ever
 CONNECT_TIMEOUT_SECONDS = 5
 
@@ -91,6 +92,8 @@ def prepare_or_exit(process: str, *, stream: IO[str] | None = None, **kwargs: An
         return prepare(process, **kwargs)
     except StartupError as error:
         refuse(process, error, stream=stream)
+    except KeyboardInterrupt:  # Ctrl-C while waiting for a service: no traceback
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def refuse(process: str, error: StartupError, *, stream: IO[str] | None = None) -> NoReturn:

@@ -9,7 +9,7 @@ import pytest
 
 from app import startup
 from app.schema import upgrade
-from tests.e2e.harness import free_port
+from ops.harness import free_port
 
 
 class StopWaitingError(Exception):
