@@ -190,13 +190,14 @@ def run_pytest(args: list[str], env: dict[str, str]) -> subprocess.CompletedProc
     )
 
 
-# An integration test that needs Postgres and Redis, and nothing else.
+# Integration tests that need one service each (and close what they open).
+NEEDS_REDIS = (
+    "tests/integration/app/test_ratelimit.py::"
+    "test_bucket_grants_its_capacity_then_says_how_long_to_wait"
+)
+NEEDS_POSTGRES = "tests/integration/app/test_app.py::test_create_app_reads_the_environment"
 NEEDS_S3 = "tests/integration/workers/test_worker.py::test_a_locked_bucket_lets_the_worker_start"
 E2E_TEST = "tests/e2e/test_happy_path.py"
-NEEDS_BOTH = (
-    "tests/integration/workers/test_relay.py::"
-    "test_a_pipelined_batch_is_read_by_a_stock_dramatiq_worker"
-)
 
 
 def test_the_test_section_variables_move_the_tests(e2e_redis_url: str) -> None:
@@ -213,7 +214,7 @@ def test_the_test_section_variables_move_the_tests(e2e_redis_url: str) -> None:
     chosen = e2e_redis_url.rsplit("/", 1)[0] + "/5"
     client = redis.Redis.from_url(chosen)
     client.set("left-by-someone", "1")
-    done = run_pytest([NEEDS_BOTH], {**base, "TEST_REDIS_URL": chosen})
+    done = run_pytest([NEEDS_REDIS], {**base, "TEST_REDIS_URL": chosen})
     assert done.returncode == 0, done.stdout + done.stderr
     assert client.get("left-by-someone") is None, "TEST_REDIS_URL's database was not the one used"
     client.close()
@@ -221,7 +222,7 @@ def test_the_test_section_variables_move_the_tests(e2e_redis_url: str) -> None:
     # When TEST_POSTGRES_URL names a server nobody listens on: the run fails, naming it
     dead = free_port()
     done = run_pytest(
-        [NEEDS_BOTH],
+        [NEEDS_POSTGRES],
         {**base, "TEST_POSTGRES_URL": f"postgresql://postgres@127.0.0.1:{dead}/postgres"},
     )
     assert done.returncode == 1, done.stdout + done.stderr
@@ -245,8 +246,8 @@ def test_the_test_section_variables_move_the_tests(e2e_redis_url: str) -> None:
 
     # When neither Redis variable is set: the session's own redis-server, so without one
     # on PATH the run fails saying so (it never falls back to a shared Redis)
-    done = run_pytest([NEEDS_BOTH], base)
+    done = run_pytest([NEEDS_REDIS], base)
     assert done.returncode == 0, done.stdout + done.stderr
-    done = run_pytest([NEEDS_BOTH], {**base, "PATH": str(BIN)})
+    done = run_pytest([NEEDS_REDIS], {**base, "PATH": str(BIN)})
     assert done.returncode == 1, done.stdout + done.stderr
     assert "redis-server is not installed" in done.stdout
