@@ -188,3 +188,45 @@ def test_a_one_shot_command_exits_1_at_once_when_the_database_is_unreachable() -
     assert "is unreachable" in lines[-1]
     assert "Traceback" not in done.stdout
     assert ":pw@" not in done.stdout
+
+
+@pytest.fixture
+def migrated_template() -> Iterator[str]:
+    """A database at head with nobody connected: a template for CREATE DATABASE."""
+    name = f"doiflow_e2e_tpl_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    run_command(
+        [str(BIN / "doiflow"), "db", "upgrade"],
+        clean_environment({"DATABASE_URL": f"{ADMIN_URL.rpartition('/')[0]}/{name}"}),
+    )
+    yield name
+    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_the_worker_waits_for_its_database_then_starts(
+    harness: Harness, migrated_template: str, e2e_redis_url: str
+) -> None:
+    # Given a DATABASE_URL naming a database that does not exist yet
+    name = f"doiflow_e2e_late_{uuid.uuid4().hex[:8]}"
+    url = f"{ADMIN_URL.rpartition('/')[0]}/{name}"
+    worker = harness.start(
+        "worker", PROCESSES["worker"][0], env={"DATABASE_URL": url, "REDIS_URL": e2e_redis_url}
+    )
+    line = RETRY_LINE.format(service="database")
+    worker.wait_ready(lambda: line in worker.log_text(), 30, "a database retry line")
+    assert f'database "{name}" does not exist' in worker.log_text()
+    try:
+        # When it appears, already migrated (a copy of the template, made at once)
+        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+        # Then the worker starts at its next try, saying so, without a traceback
+        worker.wait_for_log("Worker process is ready for action", 40)
+        log = worker.log_text()
+        assert "database answers now; starting" in log
+        assert "Traceback" not in log
+    finally:
+        harness.stop("worker")
+        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
