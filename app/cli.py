@@ -62,12 +62,20 @@ def runtime_from_environment(
     return Runtime.from_settings(settings)
 
 
-def configure_logging(default_format: str = "json", level: str | None = None) -> None:
-    """LOG_FORMAT (json|text) and LOG_LEVEL from the environment; secrets scrubbed."""
+def configure_logging(
+    default_format: str = "json", level: str | None = None, *, process: str | None = None
+) -> None:
+    """LOG_FORMAT (json|text) and LOG_LEVEL from the environment; secrets scrubbed.
+
+    A bad value is the start-up check's one line and exit 2, naming the command.
+    """
     try:
         logs.configure_from_environment(default_format, level)
     except ValueError as error:
-        raise ConfigProblem(str(error)) from None
+        if process is None:
+            context = click.get_current_context(silent=True)
+            process = (context.invoked_subcommand if context else None) or "cli"
+        startup.refuse(process, startup.StartupError(str(error), startup.EXIT_CONFIG))
 
 
 @click.group(cls=PluginGroup)

@@ -58,7 +58,7 @@ def dev(host: str, port: int | None, sandbox_port: int) -> None:
     from app.cli import configure_logging
     from workers.embedded import EmbeddedWorkers
 
-    configure_logging(default_format="text")
+    configure_logging(default_format="text", process="dev")
     port = port or int(os.environ.get("PORT", "5000"))
     VAR.mkdir(exist_ok=True)
     sandbox = _start_sandbox_unless_configured(sandbox_port, VAR / "sandbox.json")

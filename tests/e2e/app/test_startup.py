@@ -86,6 +86,10 @@ BAD_SETTINGS = [
         {"DATABASE_URL": "postgresql://postgres@127.0.0.1/x", "REDIS_URL": "http://x"},
         "REDIS_URL must be a redis:// or rediss:// URL",
     ),
+    (
+        {"DATABASE_URL": "postgresql://postgres@127.0.0.1/x", "LOG_FORMAT": "xml"},
+        "LOG_FORMAT must be json or text",
+    ),
 ]
 
 
