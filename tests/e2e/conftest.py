@@ -1,7 +1,8 @@
 """Fixtures for the end-to-end ring: a database per module, processes per test.
 
-Postgres and Redis must be running: when they are not, these fixtures raise and the
-tests FAIL (never skip). Each module gets a fresh database migrated by the release
+Postgres must be running and `redis-server` installed (the session starts its own,
+tests/fixtures/redis.py; E2E_REDIS_URL names another): when not, these fixtures raise
+and the tests FAIL (never skip). Each module gets a fresh database migrated by the release
 step (`doiflow db upgrade`, as a subprocess) and an API token made by
 `doiflow create-token`; each test gets its own DataCite sandbox, web, relay and
 worker processes, started by the test as it needs them.
