@@ -103,10 +103,14 @@ def refuse(process: str, error: StartupError, *, stream: IO[str] | None = None) 
 
 
 def _probe_engine(url: str) -> Engine:
+    """An engine of one pooled connection: the probe's, reused by the schema check."""
     if url.startswith("sqlite"):
         return make_engine(url, poolclass=NullPool)
     return make_engine(
-        url, poolclass=NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        url,
+        pool_size=1,
+        max_overflow=0,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
     )
 
 
