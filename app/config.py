@@ -9,6 +9,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit, urlunsplit
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 SECRET_FIELDS = frozenset({"secret_key", "datacite_password", "aws_secret_access_key"})
@@ -56,6 +59,7 @@ VARIABLES = (
     "HOLD_BATCH_SIZE",
     "ADMIN_ENABLED",
     "ADMIN_SNAPSHOT_SECONDS",
+    "STASH_RETENTION_SECONDS",
     "LOG_FORMAT",
     "LOG_LEVEL",
     "MAX_CONTENT_LENGTH",
@@ -140,6 +144,9 @@ class Settings:
     max_content_length: int = 2 * 1024 * 1024
     metadata_max_bytes: int = 256 * 1024
     version_max_blobs: int = 10_000
+    # How long a stash (the DataCite record taken before a DELETE or hide) is kept, and so
+    # how long a deleted dataset or version can be restored.
+    stash_retention_seconds: float = 30 * 24 * 3600.0
 
     @property
     def datacite_configured(self) -> bool:
@@ -185,6 +192,51 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+DATABASE_URL_ACCEPTED = (
+    "a PostgreSQL URL such as postgresql://user:password@host:5432/doiflow "
+    "(Heroku's postgres:// too), or sqlite:///path/to/file.db for the embedded default"
+)
+DATABASE_DRIVERS = ("postgresql+psycopg", "sqlite")
+
+
+def check_database_url(url: str) -> str:
+    """The normalised DATABASE_URL; ConfigError naming what is accepted for anything else."""
+    normalised = normalise_database_url(url.strip())
+    try:
+        parsed = make_url(normalised)
+        parsed.port  # noqa: B018 - a port that is not a number raises here
+    except (ArgumentError, ValueError):
+        parsed = None
+    if parsed is None or parsed.drivername not in DATABASE_DRIVERS:
+        raise ConfigError(f"DATABASE_URL must be {DATABASE_URL_ACCEPTED}, not {redact_url(url)!r}")
+    if parsed.drivername != "sqlite" and not parsed.database:
+        raise ConfigError(f"DATABASE_URL must name a database ({DATABASE_URL_ACCEPTED})")
+    return normalised
+
+
+REDIS_URL_ACCEPTED = "a redis:// or rediss:// URL such as redis://host:6379/0"
+
+
+def check_redis_url(url: str | None) -> str | None:
+    """REDIS_URL as given, or None; ConfigError naming what is accepted when malformed."""
+    if url is None:
+        return None
+    parts = urlsplit(url.strip())
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    database = parts.path.lstrip("/")
+    if (
+        parts.scheme not in ("redis", "rediss")
+        or not parts.hostname
+        or not port_ok
+        or not (database == "" or database.isdigit())
+    ):
+        raise ConfigError(f"REDIS_URL must be {REDIS_URL_ACCEPTED}, not {redact_url(url)!r}")
+    return url.strip()
 
 
 def parse_bool(name: str, raw: str | None, default: bool) -> bool:
@@ -246,8 +298,8 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         ),
     )
     settings = Settings(
-        database_url=normalise_database_url(database_url),
-        redis_url=get("REDIS_URL") or None,
+        database_url=check_database_url(database_url),
+        redis_url=check_redis_url(get("REDIS_URL") or None),
         port=int(parse_number("PORT", get("PORT"), 5000, minimum=1)),
         secret_key=get("SECRET_KEY", ""),
         **datacite,
@@ -294,6 +346,9 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         max_content_length=_whole("MAX_CONTENT_LENGTH", get, Settings.max_content_length),
         metadata_max_bytes=_whole("METADATA_MAX_BYTES", get, Settings.metadata_max_bytes),
         version_max_blobs=_whole("VERSION_MAX_BLOBS", get, Settings.version_max_blobs),
+        stash_retention_seconds=parse_number(
+            "STASH_RETENTION_SECONDS", get("STASH_RETENTION_SECONDS"), 30 * 24 * 3600.0
+        ),
     )
     return settings
 

@@ -227,7 +227,7 @@ def retry_later(
     lease_token: str,
     *,
     delay_seconds: float,
-    error: str,
+    error: str | None,
     attempts_delta: int = 0,
     payload: dict[str, Any] | None = None,
 ) -> datetime:
@@ -280,9 +280,14 @@ def discard(session: Session, intent_id: int, *, reason: str) -> bool:
     return row is not None
 
 
-def record_event(session: Session, intent_id: int, kind: str, **data: Any) -> None:
-    """Append one event to the intent's timeline."""
-    session.add(IntentEvent(intent_id=intent_id, kind=kind, data=data))
+def record_event(
+    session: Session, intent_id: int, kind: str, *, at: datetime | None = None, **data: Any
+) -> None:
+    """Append one event to the intent's timeline (`at`: when it happened, if not now)."""
+    event = IntentEvent(intent_id=intent_id, kind=kind, data=data)
+    if at is not None:
+        event.at = at
+    session.add(event)
 
 
 def lag_seconds(session: Session, *, now: datetime | None = None) -> float:

@@ -173,7 +173,9 @@ class Runner:
                 override = handler.record(
                     session, self.settings, intent, delivery.plan, outcome, decision
                 )
-                if override is not None:
+                if override is not None and override.verdict is Verdict.CONTINUE:
+                    decision = override
+                elif override is not None:
                     decision, error = override, error or RemoteError(override.reason)
                 self._settle(session, intent, decision, error, made=delivery.calls)
         except outbox.LeaseLostError:
@@ -228,6 +230,9 @@ class Runner:
         leave in one multi-row INSERT (and not at all when the lease was lost).
         """
         token = intent.lease_token or ""
+        if decision is not None and decision.verdict is Verdict.CONTINUE:
+            self._continue(session, intent, decision, made or [])
+            return
         if decision is None or error is None:
             outbox.complete(session, intent.id, token)
             _record_calls(session, intent.id, made or [])
@@ -269,6 +274,29 @@ class Runner:
             reason=decision.reason,
             error=str(error)[:1000],
         )
+
+    def _continue(
+        self,
+        session: Session,
+        intent: Intent,
+        decision: RetryDecision,
+        made: list[dict[str, Any]],
+    ) -> None:
+        """A step done, the next one due now: the same intent, its attempt given back."""
+        outbox.retry_later(
+            session,
+            intent.id,
+            intent.lease_token or "",
+            delay_seconds=0.0,
+            error=None,
+            attempts_delta=-1,
+            # A rate-limit reservation was spent on this step's call.
+            payload={k: v for k, v in intent.payload.items() if k != RESERVATION},
+        )
+        _record_calls(session, intent.id, made)
+        outbox.record_event(session, intent.id, Verdict.CONTINUE.value, reason=decision.reason)
+        outbox.notify(session)
+        log.info("next step queued", extra={"action": "intent_continue", "reason": decision.reason})
 
     def _record_crash(
         self,
@@ -312,7 +340,8 @@ class Runner:
 
 def _record_calls(session: Session, intent_id: int, made: list[dict[str, Any]]) -> None:
     for call in made:
-        outbox.record_event(session, intent_id, "call", **call)
+        data = dict(call)
+        outbox.record_event(session, intent_id, "call", at=data.pop("at", None), **data)
 
 
 def _payload_after(

@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Dataset, Doi, DoiTransition, Job, JobStep, LegalHold, Version
-from app.services import holds
+from app.db import utcnow
+from app.models import Dataset, Doi, DoiTransition, Job, JobStep, LegalHold, Stash, Version
+from app.services import holds, stash
 from app.services.datasets import DatasetRow
 
 NO_HOLDS = {"on": 0, "total": 0}
@@ -92,8 +93,9 @@ def doi_brief(doi: Doi | None) -> dict[str, Any] | None:
     return {"doi": doi.doi, "state": doi.state, "target": doi.target}
 
 
-def doi_json(doi: Doi) -> dict[str, Any]:
-    """A DOI with where it stands, why, and its whole history."""
+def doi_json(doi: Doi, *, stashes: list[Stash] | None = None) -> dict[str, Any]:
+    """A DOI with where it stands, why, its whole history and its stashes (newest first)."""
+    now = utcnow()
     return {
         "doi": doi.doi,
         "kind": doi.kind,
@@ -106,6 +108,7 @@ def doi_json(doi: Doi) -> dict[str, Any]:
         "last_status": doi.last_status,
         "last_error": doi.last_error,
         "history": [transition_json(t) for t in doi.history],
+        "stashes": [stash.describe(s, now=now) for s in stashes or []],
     }
 
 

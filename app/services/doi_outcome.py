@@ -20,7 +20,7 @@ from app.enums import DoiKind, DoiState, DoiTarget
 from app.models import Dataset, Doi, Intent, Version
 from app.retry import RetryDecision, Verdict
 from app.runner import Failure
-from app.services import jobs, payloads
+from app.services import jobs, payloads, stash
 from app.services.doi_policy import Action, keeps_draft, reachable_target, request_sync
 from app.states.doi import TransitionNotAllowed, apply
 
@@ -72,6 +72,8 @@ def record(
         if not isinstance(outcome, Failure) and outcome.looked and plan is not None:
             _adopt(doi, plan, outcome, intent.id, settings)
         if decision is None and not isinstance(outcome, Failure) and plan is not None:
+            if outcome.action is Action.STASH:
+                return _stash(session, settings, doi, intent, outcome)
             _confirm(session, settings, doi, intent, plan, outcome)
             return None
     except TransitionNotAllowed as refused:
@@ -102,6 +104,20 @@ def _adopt(doi: Doi, plan: Plan, outcome: Outcome, intent_id: int, settings: Set
             http_status=seen.http_status,
             detail=f"a look found DataCite holding it {seen.state} (an earlier answer was lost)",
         )
+
+
+def _stash(
+    session: Session, settings: Settings, doi: Doi, intent: Intent, outcome: Outcome
+) -> RetryDecision:
+    """Commit the stash; the same intent is delivered again at once for the call itself."""
+    follows = outcome.stash_for or Action.DELETE
+    # One per intent: `prepare` planned this read because none existed (and the unique
+    # intent_id would refuse a second), so a re-delivery re-uses it.
+    stash.record(
+        session, settings, doi, intent_id=intent.id, action=follows.value, seen=outcome.seen
+    )
+    what = "DataCite's record" if outcome.seen is not None else "a 404 (nothing remote)"
+    return RetryDecision(Verdict.CONTINUE, reason=f"stashed {what}; the {follows.value} follows")
 
 
 def _confirm(
@@ -164,7 +180,8 @@ def _record_error(
     if error is not None:
         doi.last_status = error.status
         doi.last_error = describe(error)
-    if _maybe_applied(error):
+    reading = plan is not None and plan.action is Action.STASH  # a GET: nothing was written
+    if _maybe_applied(error) and not reading:
         # The grace before the next look counts from when we stopped waiting for it.
         doi.in_doubt_since = utcnow()
     elif not refused and not (plan is not None and plan.look_first and not looked):

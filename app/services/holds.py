@@ -55,26 +55,26 @@ def locked_holds(session: Session, hold_ids: Iterable[int]) -> list[LegalHold]:
     )
 
 
-def protect(session: Session, settings: Settings, blobs: Sequence[Blob]) -> int:
+def protect(session: Session, settings: Settings, blobs: Sequence[Blob]) -> list[int]:
     """Each blob of a new publication gets a hold heading for on (created, or re-armed).
 
     The new holds are one multi-row INSERT, not an ORM object each (a version may have
-    thousands of blobs); returns how many holds were created or re-armed.
+    thousands of blobs). Returns the ids of the holds S3 does not confirm yet (the new
+    ones and the re-armed ones not on), for a caller that applies them at once.
     """
     if not settings.s3_configured or not blobs:
-        return 0
+        return []
     existing = {h.blob_id: h for h in locked_holds_of(session, [b.id for b in blobs])}
     for hold in existing.values():
         rearm(hold, "published again")
     new = sorted({b.id for b in blobs} - set(existing))
-    if new:
-        _insert_holds(session, new)
+    created = _insert_holds(session, new) if new else []
     session.flush()
-    return len(existing) + len(new)
+    return sorted([h.id for h in existing.values() if needs_call(h)] + created)
 
 
-def _insert_holds(session: Session, blob_ids: list[int]) -> None:
-    """Pending holds heading for on, one INSERT (the ids as one array on Postgres)."""
+def _insert_holds(session: Session, blob_ids: list[int]) -> list[int]:
+    """Pending holds heading for on, one INSERT (the ids as one array on Postgres); their ids."""
     now = utcnow()
     fixed = {
         "state": HoldState.PENDING.value,
@@ -88,9 +88,10 @@ def _insert_holds(session: Session, blob_ids: list[int]) -> None:
             func.unnest(ids_array(blob_ids)),
             *(literal(value, LegalHold.__table__.c[name].type) for name, value in fixed.items()),
         )
-        session.execute(insert(LegalHold).from_select(["blob_id", *fixed], rows))
-        return
-    session.execute(insert(LegalHold), [{"blob_id": i, **fixed} for i in blob_ids])
+        statement = insert(LegalHold).from_select(["blob_id", *fixed], rows)
+        return list(session.scalars(statement.returning(LegalHold.id)))
+    rows_of = [{"blob_id": i, **fixed} for i in blob_ids]
+    return list(session.scalars(insert(LegalHold).returning(LegalHold.id), rows_of))
 
 
 def rearm(hold: LegalHold, reason: str) -> None:

@@ -91,9 +91,6 @@ def run(max_examples: int, seed_value: int, timeout: float) -> int:
             "false",
             "--generation-codec",
             "utf-8",
-            # Answers 501 until the stash restore exists (issue 9).
-            "--exclude-operation-id",
-            "api.restore_dataset",
             # A documented 503 while no relay runs (health is tested in the integration ring).
             "--exclude-operation-id",
             "api.health",
