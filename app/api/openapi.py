@@ -31,6 +31,11 @@ ERRORS = {
         "VERSION_MAX_BLOBS; nothing was changed",
     ),
     "415": ("UnsupportedMediaType", "the body is not sent as `Content-Type: application/json`"),
+    "414": (
+        "UriTooLong",
+        "the request line (method, path and query) is longer than 8190 bytes; answered by "
+        "gunicorn, in the same JSON envelope",
+    ),
     "409": (
         "Conflict",
         "the request conflicts with the current state (exists already, deleted, not failed…)",
@@ -100,7 +105,7 @@ def operation(
         str(status): _json_response(summary, ref(schema)) if schema else {"description": summary}
     }
     body_errors = (400, 413, 415) if body else ()
-    for code in sorted({*((401, 403) if scope else ()), *errors, *body_errors, 503}):
+    for code in sorted({*((401, 403) if scope else ()), *errors, *body_errors, 414, 503}):
         responses[str(code)] = {"$ref": f"#/components/responses/{ERRORS[str(code)][0]}"}
     op: Operation = {"operationId": name, "summary": summary, "responses": responses}
     op["security"] = [{"bearer": [scope]}] if scope else []
