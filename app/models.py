@@ -333,6 +333,17 @@ class ProcessBeat(Base):
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ClockSchedule(Base):
+    """The last slot the clock queued for each schedule, so a missed one runs once."""
+
+    __tablename__ = "clock_schedules"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_slot_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_intent_id: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ApiToken(Base):
     """A bearer token for the archive's backend; only its SHA-256 is stored."""
 

@@ -48,6 +48,10 @@ def test_healthy(client: FlaskClient, bearer: Bearer) -> None:
         "seconds_since_a_relay_pass": None,
         "failed_holds": 0,
         "blob_problems": 0,
+        "dois_behind_target": 0,
+        "public_datasets_without_concept_doi": 0,
+        "versions_without_doi": 0,
+        "drafts_waiting_for_publish": 0,
     }
 
 
