@@ -37,6 +37,10 @@ from app.enums import (
     check_in,
 )
 
+# Partial index predicates, written as the health checks write their queries.
+BEHIND = "state <> target AND state NOT IN ('failed', 'deleted')"
+DRAFT_VERSIONS = "kind = 'version' AND target = 'draft' AND state NOT IN ('failed', 'deleted')"
+
 # SQLite only auto-increments INTEGER PRIMARY KEY; Postgres gets a bigint.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -168,6 +172,19 @@ class Doi(Base):
         CheckConstraint(check_in("target", DoiTarget), name="target"),
         CheckConstraint(check_in("kind", DoiKind), name="kind"),
         Index("ix_dois_state", "state"),
+        # Health: DOIs short of their target, and version DOIs kept drafts (DOI_PUBLISH).
+        Index(
+            "ix_dois_behind",
+            "id",
+            postgresql_where=text(BEHIND),
+            sqlite_where=text(BEHIND),
+        ),
+        Index(
+            "ix_dois_draft_versions",
+            "id",
+            postgresql_where=text(DRAFT_VERSIONS),
+            sqlite_where=text(DRAFT_VERSIONS),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -23,7 +23,7 @@ def health() -> ResponseReturnValue:
     try:
         authenticate_request(Scope.READ)
         with transaction() as session:
-            checks = checks_service.measure(session, settings)
+            checks = checks_service.measure(session, settings, archive_wide=False)
     except DBAPIError as error:
         # Without a database the token cannot be checked either; saying so leaks nothing.
         log.error(

@@ -9,11 +9,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app import watchdog
+from app.admin.queries import dashboard
 from app.db import utcnow
 from app.models import Doi, Intent
 from app.runtime import Runtime
 from app.states.doi import apply
 from tests.support.api import PREFIX, assert_error
+from tests.support.lifecycle import create
 
 Bearer = Callable[[str], dict[str, str]]
 NOWHERE = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
@@ -49,9 +51,11 @@ def test_healthy(client: FlaskClient, bearer: Bearer) -> None:
         "failed_holds": 0,
         "blob_problems": 0,
         "dois_behind_target": 0,
-        "public_datasets_without_concept_doi": 0,
-        "versions_without_doi": 0,
         "drafts_waiting_for_publish": 0,
+        # Archive-wide checks come from the clock's snapshot: none taken yet
+        "public_datasets_without_concept_doi": None,
+        "versions_without_doi": None,
+        "archive_wide_checked_seconds_ago": None,
     }
 
 
@@ -176,3 +180,17 @@ def test_a_relay_that_stopped_passing_is_named_while_intents_are_due(
         watchdog.beat(session, "relay:new", kind="relay")
     body = client.get("/api/health", headers=bearer("read")).get_json()
     assert body["problems"] == []
+
+
+def test_archive_wide_checks_come_from_the_clocks_snapshot(
+    make_runtime: Callable[..., Runtime], client: FlaskClient, bearer: Bearer, runtime: Runtime
+) -> None:
+    # Given a public dataset made while DataCite was not configured
+    create(make_runtime(datacite=False), "early")
+    # Per request, /api/health does not look for it (every dataset would be read)
+    assert client.get("/api/health", headers=bearer("read")).status_code == 200
+    # When the clock's snapshot has been taken, /api/health reports what it found
+    dashboard.refresh(runtime, 0)
+    body = client.get("/api/health", headers=bearer("read")).get_json()
+    assert [p["check"] for p in body["problems"]] == ["public_datasets_without_concept_doi"]
+    assert body["checks"]["archive_wide_checked_seconds_ago"] < 60
