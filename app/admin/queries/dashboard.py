@@ -54,13 +54,7 @@ def newest(session: Session) -> DashboardSnapshot | None:
 def refresh(runtime: Runtime, max_age_seconds: float) -> DashboardSnapshot | None:
     """Take a snapshot unless another process is taking one (None) or just took one."""
     with runtime.sessions.begin() as session:
-        snapshot = refresh_in(session, max_age_seconds, runtime.settings)
-    if snapshot is not None and snapshot.data.get("elapsed_ms") is not None:
-        log.info(
-            "dashboard snapshot taken",
-            extra={"action": "admin_snapshot", "elapsed_ms": snapshot.data["elapsed_ms"]},
-        )
-    return snapshot
+        return refresh_in(session, max_age_seconds, runtime.settings)
 
 
 def refresh_in(
@@ -81,6 +75,10 @@ def refresh_in(
     session.add(snapshot)
     session.execute(delete(DashboardSnapshot).where(DashboardSnapshot.taken_at < now - KEEP))
     session.flush()
+    log.info(
+        "dashboard snapshot taken",
+        extra={"action": "admin_snapshot", "elapsed_ms": data["elapsed_ms"]},
+    )
     return snapshot
 
 
