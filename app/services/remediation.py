@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, literal, or_, select
+from sqlalchemy import String, and_, cast, exists, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from app.config import Settings
@@ -189,16 +189,12 @@ def _resyncs(session: Session, settings: Settings, chosen: Filter) -> list[Step]
     syncing = exists().where(
         open_sync.key == literal("doi:") + cast(Doi.id, String), open_sync.status.in_(OPEN)
     )
-    reached = or_(
-        *(
-            and_(Doi.target == t.value, Doi.state == t.value)
-            for t in (DoiTarget.DRAFT, DoiTarget.FINDABLE, DoiTarget.REGISTERED)
-        )
-    )
     query = (
         select(Doi)
         .join(Dataset, Dataset.id == Doi.dataset_id)
-        .where(_not_embargoed(chosen), Doi.state.not_in(SETTLED), ~reached, ~syncing)
+        # short of its target: the predicate of the partial index ix_dois_behind
+        .where(_not_embargoed(chosen), Doi.state != Doi.target, Doi.state.not_in(SETTLED))
+        .where(~syncing)
         .order_by(Doi.id)
     )
     return [
