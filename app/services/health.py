@@ -116,6 +116,7 @@ def _indexed(
             session, select(Intent.id).where(Intent.status == IntentStatus.ENQUEUED.value)
         ),
         "seconds_since_a_relay_pass": watchdog.seconds_since(session, "relay", now=now),
+        "seconds_since_a_clock_tick": watchdog.seconds_since(session, "clock", now=now),
         "failed_holds": _bounded(
             session, select(LegalHold.id).where(LegalHold.state == HoldState.FAILED.value)
         ),
@@ -243,6 +244,15 @@ def problems_in(checks: dict[str, Any], settings: Settings) -> list[Problem]:
                 "workers_silent",
                 f"{_count(checks['enqueued_intents'])} intent(s) are enqueued but no delivery "
                 f"has finished {since}: are the workers running?",
+            )
+        )
+    clock = checks.get("seconds_since_a_clock_tick")
+    if clock is not None and clock > settings.health_silent_seconds:
+        found.append(
+            Problem(
+                "clock_silent",
+                f"no clock has ticked for {clock:.0f} s: nothing is pruned, snapshotted or "
+                "checked on schedule; is `doiflow clock` running?",
             )
         )
     datacite = checks.get("datacite")

@@ -167,6 +167,16 @@ def test_check_names_silent_workers_while_work_is_due(runtime: Runtime, doi_cli:
     assert (code, _checks(answer)) == (1, ["workers_silent"])
 
 
+def test_check_names_a_clock_that_stopped_ticking(runtime: Runtime, doi_cli: Run) -> None:
+    # A deployment that never ran a clock is not told off; one whose clocks all died is
+    assert doi_cli("check", "--json")[0] == 0
+    with runtime.sessions.begin() as session:
+        watchdog.beat(session, "clock:old", kind="clock", now=utcnow() - timedelta(minutes=10))
+    code, answer = doi_cli("check", "--json")
+    assert (code, _checks(answer)) == (1, ["clock_silent"])
+    assert "doiflow clock" in answer["problems"][0]["message"]
+
+
 @pytest.mark.parametrize(
     ("overrides", "said"),
     [

@@ -48,6 +48,7 @@ def test_healthy(client: FlaskClient, bearer: Bearer) -> None:
         "seconds_since_a_delivery_finished": None,
         "enqueued_intents": 0,
         "seconds_since_a_relay_pass": None,
+        "seconds_since_a_clock_tick": None,
         "failed_holds": 0,
         "blob_problems": 0,
         "dois_behind_target": 0,
