@@ -41,13 +41,14 @@ DEV_ADMIN = "dev@localhost"
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=None, help="Default: $PORT or 5000.")
 def dev(host: str, port: int | None) -> None:
-    """Run API, relay, workers, a DataCite sandbox and an S3 in one process (SQLite, no Redis)."""
+    """Run API, relay, workers, clock, DataCite sandbox and S3 in one process (SQLite, no Redis)."""
     from werkzeug.serving import make_server
 
     from app import create_app
     from app.cli import configure_logging
     from app.schema import upgrade
     from app.services import tokens
+    from workers.clock import Clock
     from workers.embedded import EmbeddedWorkers
 
     configure_logging(default_format="text")
@@ -69,7 +70,10 @@ def dev(host: str, port: int | None) -> None:
         _, token = tokens.create_token(session, "dev", ["read", "write", "operator"])
     admin_password = _dev_admin(runtime, Path("var/dev-admin-password"))
     server = make_server(host, port, create_app(runtime=runtime), threaded=True)
+    stop_clock = threading.Event()
+    clock = threading.Thread(target=Clock(runtime).run_forever, args=(stop_clock,), daemon=True)
     with EmbeddedWorkers(runtime):
+        clock.start()
         _print_welcome(f"http://{host}:{port}", token, runtime, sandbox, s3, admin_password)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
@@ -78,6 +82,7 @@ def dev(host: str, port: int | None) -> None:
         except KeyboardInterrupt:
             click.echo("stopping")
         finally:
+            stop_clock.set()
             server.shutdown()
     if sandbox is not None:
         sandbox.stop()
