@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from app.cli import ConfigProblem, progress, runtime_from_environment
 from app.services import datacite_probe, health, remediation
@@ -38,6 +39,8 @@ def check(as_json: bool) -> None:
     try:
         with runtime.sessions() as session:
             checks = health.measure(session, settings)
+    except DBAPIError:
+        checks = {"database": "unreachable"}
     finally:
         runtime.close()
     # The remote call, with no transaction open.

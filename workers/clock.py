@@ -69,51 +69,59 @@ class Leadership:
             }
         self.engine = create_engine(database_url, poolclass=NullPool, connect_args=connect_args)
         self.connection: Connection | None = None
+        self.leading = False
 
     def acquire(self) -> bool:
-        """Try once to become the leader; True when this process holds the lock."""
+        """Try once to become the leader; True when this process holds the lock.
+
+        A standby keeps its connection between tries (one connection, not one a second).
+        """
         if not self.postgres:
-            return True  # SQLite: one process, nothing to elect
+            return True
         try:
-            connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            if self.connection is None:
+                self.connection = self.engine.connect().execution_options(
+                    isolation_level="AUTOCOMMIT"
+                )
+            got = self.connection.scalar(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}
+            )
         except Exception:
             log.warning("clock: database unreachable", extra={"action": "clock_unreachable"})
+            self._drop()
             return False
-        try:
-            got = connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY})
-        except Exception:
-            connection.close()
-            return False
-        if not got:
-            connection.close()
-            return False
-        self.connection = connection
-        return True
+        self.leading = bool(got)
+        return self.leading
 
     def held(self) -> bool:
         """True while the lock connection answers (a lost connection lost the lock)."""
         if not self.postgres:
             return True
-        if self.connection is None:
+        if self.connection is None or not self.leading:
             return False
         try:
             self.connection.scalar(text("SELECT 1"))
             return True
         except Exception:
-            self.release()
+            self._drop()
             return False
 
     def release(self) -> None:
         """Give the lock up (closing the connection frees it in any case)."""
-        connection, self.connection = self.connection, None
-        if connection is None:
-            return
-        try:
-            connection.scalar(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
-        except Exception:
-            log.debug("clock: unlock failed; the connection is closed anyway")
-        finally:
-            connection.close()
+        if self.connection is not None and self.leading:
+            try:
+                self.connection.scalar(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+            except Exception:
+                log.debug("clock: unlock failed; closing the connection frees it")
+        self._drop()
+
+    def _drop(self) -> None:
+        connection, self.connection, self.leading = self.connection, None, False
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:
+                log.debug("clock: closing a broken connection failed")
 
     def close(self) -> None:
         self.release()

@@ -193,6 +193,13 @@ def test_check_names_datacite_refusing_or_unreachable(
     assert "not-the-password" not in json.dumps(answer)
 
 
+def test_check_names_an_unreachable_database_without_its_address(doi_cli: Run) -> None:
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
+    code, answer = doi_cli("check", "--json", DATABASE_URL=url)
+    assert (code, _checks(answer)) == (1, ["database"])
+    assert "127.0.0.1:1" not in json.dumps(answer)
+
+
 # doi remediate
 
 
