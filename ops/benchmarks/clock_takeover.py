@@ -3,8 +3,9 @@
     python -m ops.benchmarks.clock_takeover [--repeat 5] [--takeover-seconds 10]
 
 Creates its own scratch database (dropped at the end), starts two `doiflow clock`
-processes, then `--repeat` times: waits past the standby's first try, SIGKILLs the leader, measures until the standby logs
-that it leads, and starts a new standby. Prints each takeover, the median and a JSON line.
+processes, then `--repeat` times: waits past the standby's first try, SIGKILLs the
+leader, measures until the standby logs that it leads, and starts a new standby.
+Prints each takeover, the median and a JSON line.
 """
 
 from __future__ import annotations
