@@ -31,7 +31,7 @@ def dashboard() -> ResponseReturnValue:
     snapshot = snapshots.current(current_runtime(), config.admin_snapshot_seconds)
     with reading() as session:
         # Bounded checks (health's COUNT_LIMIT): cheap enough for every view.
-        checks = health.measure(session, config)
+        checks = health.measure(session, config, archive_wide=False)
         failed = _failed_dois(session)
     data = snapshot.data if snapshot is not None else {}
     return render_template(
