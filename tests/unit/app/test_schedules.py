@@ -49,13 +49,19 @@ def test_a_malformed_spec_names_the_schedule(spec: str) -> None:
 
 def test_defaults_prune_hourly_snapshot_every_30s_and_verify_only_with_s3() -> None:
     found = {a.schedule.name: a.every for a in active(load_settings(BASE))}
-    assert found == {"prune_outbox": Every(3600), "refresh_snapshot": Every(30)}
+    assert found == {
+        "prune_outbox": Every(3600),
+        "refresh_snapshot": Every(30),
+        "prune_stashes": Every(3600),
+    }
     with_s3 = load_settings({**BASE, "S3_BUCKET": "published"})
     assert "verify_holds" in {a.schedule.name for a in active(with_s3)}
 
 
 def test_clock_schedules_overrides_and_turns_off() -> None:
-    settings = load_settings({**BASE, "CLOCK_SCHEDULES": "prune_outbox=10m, refresh_snapshot=off"})
+    settings = load_settings(
+        {**BASE, "CLOCK_SCHEDULES": "prune_outbox=10m, refresh_snapshot=off, prune_stashes=off"}
+    )
     assert [(a.schedule.name, a.every) for a in active(settings)] == [("prune_outbox", Every(600))]
 
 
