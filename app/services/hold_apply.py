@@ -63,10 +63,10 @@ class ApplyHoldHandler:
         due = [h for h in holds.locked_holds(session, intent.payload["ids"]) if holds.needs_call(h)]
         if not due:
             return None
-        blobs = {
-            b.id: b
-            for b in session.scalars(select(Blob).where(Blob.id.in_(h.blob_id for h in due)))
-        }
+        # Columns, not Blob rows (each would load its hold again).
+        query = select(Blob.id, Blob.key, Blob.version_id)
+        query = query.where(Blob.id.in_(h.blob_id for h in due))
+        blobs = {row.id: row for row in session.execute(query)}
         return Plan(
             tuple(
                 Item(h.id, blobs[h.blob_id].key, blobs[h.blob_id].version_id, h.target == "on")

