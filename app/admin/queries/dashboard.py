@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app import outbox
 from app.db import is_postgres, utcnow
-from app.models import DashboardSnapshot, Doi, Intent, IntentEvent
+from app.models import DashboardSnapshot, Doi, Intent, IntentEvent, LegalHold
 from app.runtime import Runtime
 
 log = logging.getLogger("doiflow.admin")
@@ -72,9 +72,10 @@ def refresh(runtime: Runtime, max_age_seconds: float) -> DashboardSnapshot | Non
 
 
 def take(session: Session, now: datetime) -> dict[str, Any]:
-    """The figures: DOIs per state, intents per status, outbox lag, throughput."""
+    """The figures: DOIs and legal holds per state, intents per status, outbox lag, throughput."""
     sections = {
         "dois": lambda: _grouped(session, Doi.state),
+        "holds": lambda: _grouped(session, LegalHold.state),
         "intents": lambda: _grouped(session, Intent.status),
         "lag_seconds": lambda: round(outbox.lag_seconds(session, now=now), 1),
         "throughput": lambda: throughput(session, now),

@@ -16,7 +16,7 @@ from app.admin.queries import dashboard as snapshots
 from app.admin.security import requires
 from app.api.context import current_runtime
 from app.db import utcnow
-from app.enums import AdminRole, DoiState, IntentStatus
+from app.enums import AdminRole, DoiState, HoldState, IntentStatus
 from app.models import Doi, Intent
 from app.services import health
 
@@ -41,6 +41,7 @@ def dashboard() -> ResponseReturnValue:
         age=(utcnow() - snapshot.taken_at).total_seconds() if snapshot is not None else None,
         dois=_ordered(data.get("dois"), DoiState),
         intents=_ordered(data.get("intents"), IntentStatus),
+        holds=_ordered(data.get("holds"), HoldState),
         chart=chart.build(data.get("throughput")),
         checks=checks,
         problems=health.problems_in(checks, config),
