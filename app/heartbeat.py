@@ -61,7 +61,12 @@ class Heartbeats:
             with self._lock:
                 due = list(self._active.values())
             for beating in due:
-                self.beat(beating)
+                with self._lock:
+                    # A delivery that left its call meanwhile is recording, its intent row
+                    # locked: a beat would wait for that commit, and every lease behind it.
+                    still = self._active.get(beating.intent_id) is beating
+                if still:
+                    self.beat(beating)
 
     def beat(self, beating: _Beating) -> None:
         """Push one lease out by a whole lease from now (fenced); stop it when it is gone."""
