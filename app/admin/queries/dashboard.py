@@ -21,6 +21,7 @@ from app import outbox
 from app.db import is_postgres, utcnow
 from app.models import DashboardSnapshot, Doi, Intent, IntentEvent, LegalHold
 from app.runtime import Runtime
+from app.services import health
 
 log = logging.getLogger("doiflow.admin")
 
@@ -76,6 +77,8 @@ def take(session: Session, now: datetime) -> dict[str, Any]:
     sections = {
         "dois": lambda: _grouped(session, Doi.state),
         "holds": lambda: _grouped(session, LegalHold.state),
+        # A scan of every blob: counted here, not by each view's health checks.
+        "blob_problems": lambda: health.blob_problems(session),
         "intents": lambda: _grouped(session, Intent.status),
         "lag_seconds": lambda: round(outbox.lag_seconds(session, now=now), 1),
         "throughput": lambda: throughput(session, now),

@@ -9,7 +9,6 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from app.admin.blueprint import bp
 from app.admin.context import reading, settings, writing
-from app.admin.paging import keyset
 from app.admin.queries import holds as queries
 from app.admin.security import principal, requires
 from app.admin.views.common import act, int_arg, reason
@@ -25,10 +24,9 @@ def holds() -> ResponseReturnValue:
     """Holds newest first, by state, key prefix or the dataset whose versions reference them."""
     given = queries.HoldFilter.from_args(request.args)
     with reading() as session:
-        page = keyset(
+        page = queries.page(
             session,
-            queries.list_query(given),
-            LegalHold.id,
+            given,
             before=int_arg(request.args, "before"),
             after=int_arg(request.args, "after"),
         )

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from app import create_app
+from app.admin.queries import holds as hold_queries
 from app.models import AuditLog, Blob, LegalHold
 from app.runtime import Runtime
 from app.services import datasets
@@ -77,6 +78,35 @@ def test_holds_are_filtered_by_state_key_prefix_and_dataset_and_paged(
     pending = viewer.page("/admin/holds?state=pending&dataset=big&key=big/05")
     assert pending.count('href="/admin/holds/') == 5
     assert "No legal hold matches." in viewer.page("/admin/holds?dataset=nobody")
+
+
+def test_a_key_prefix_pages_alike_found_near_the_cursor_or_collected(
+    make_runtime: Callable[..., Runtime], s3_settings: dict[str, str], monkeypatch
+) -> None:
+    runtime = make_runtime(**s3_settings)
+    _publish(runtime, "big", "v1", _records("big", 55))
+    _publish(runtime, "small", "v1", _records("other/small", 2))
+    viewer = _as(runtime)("viewer")
+    seen = {}
+    # 53 holds next to the cursor hold 51 of big's: the first page is found among them;
+    # the second page has fewer than 53 behind it, and no cap means always collected.
+    for near in (53, 1_000_000):
+        monkeypatch.setattr(hold_queries, "NEAR", near)
+        first = viewer.page("/admin/holds?key=big/")
+        older = re.search(r'href="(/admin/holds\?[^"]*before=\d+[^"]*)"', first)
+        assert older is not None
+        second = viewer.page(html.unescape(older.group(1)))
+        newer = re.search(r'href="(/admin/holds\?[^"]*after=\d+[^"]*)"', second)
+        assert newer is not None
+        back = viewer.page(html.unescape(newer.group(1)))
+        seen[near] = [
+            re.findall(r'<td class="mono">([^<]+)</td>', p) for p in (first, second, back)
+        ]
+    assert seen[53] == seen[1_000_000]
+    first, second, back = seen[53]
+    assert first == [f"big/{n:03d}.csv" for n in range(54, 4, -1)]
+    assert second == [f"big/{n:03d}.csv" for n in range(4, -1, -1)]
+    assert back == first
 
 
 def test_a_hold_page_shows_its_blob_its_versions_and_its_history(
