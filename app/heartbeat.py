@@ -79,6 +79,10 @@ class Heartbeats:
                     self.runtime.settings.lease_seconds,
                 )
         except outbox.LeaseLostError:
+            with self._lock:
+                calling = self._active.get(beating.intent_id) is beating
+            if not calling:
+                return  # it left its call meanwhile and recorded: nothing was lost
             beating.lost = True
             self._remove(beating)
             log.warning(
