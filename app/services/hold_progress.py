@@ -33,12 +33,7 @@ def begin(session: Session, settings: Settings, job: Job) -> None:
     step.done_count = step.total_count - len(todo)
     if todo:
         holds.queue_batches(
-            session,
-            VERIFY_BLOBS,
-            f"verify:{job.id}",
-            todo,
-            holds.batch_size(settings, len(todo)),
-            job_id=job.id,
+            session, VERIFY_BLOBS, f"verify:{job.id}", todo, settings.hold_batch_size, job_id=job.id
         )
         return
     on_verified(session, settings, job)

@@ -9,7 +9,6 @@ calls (`hold_apply`).
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -116,27 +115,9 @@ def needs_call(hold: LegalHold) -> bool:
     return hold.state != wanted.value
 
 
-# Work enough for this many batches per HOLD_CONCURRENCY slot is cut smaller ...
-SPREAD = 4
-# ... but never below this many per batch (each batch costs two transactions).
-MIN_BATCH = 10
-
-
-def batch_size(settings: Settings, count: int) -> int:
-    """HOLD_BATCH_SIZE at most, smaller when `count` would not keep every slot busy to the end.
-
-    With 2,000 holds, 32 slots and batches of 50, the last few batches ran alone for
-    seconds while the other slots idled; batches of 16 end within a short batch of each
-    other.
-    """
-    spread = math.ceil(count / (SPREAD * settings.hold_concurrency))
-    return max(1, min(settings.hold_batch_size, max(MIN_BATCH, spread)))
-
-
 def queue_apply(session: Session, settings: Settings, hold_ids: Sequence[int]) -> list[Intent]:
-    """One `apply_hold` intent per batch (`batch_size`)."""
-    size = batch_size(settings, len(hold_ids))
-    return queue_batches(session, APPLY_HOLD, "holds", sorted(hold_ids), size)
+    """One `apply_hold` intent per batch of HOLD_BATCH_SIZE holds."""
+    return queue_batches(session, APPLY_HOLD, "holds", sorted(hold_ids), settings.hold_batch_size)
 
 
 def queue_batches(
