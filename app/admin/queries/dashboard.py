@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app import outbox
 from app.config import Settings
 from app.db import is_postgres, utcnow
-from app.models import DashboardSnapshot, Doi, Intent, IntentEvent
+from app.models import DashboardSnapshot, Doi, Intent, IntentEvent, LegalHold
 from app.runtime import Runtime
 from app.services import health
 
@@ -90,9 +90,13 @@ def refresh_task(
 
 
 def take(session: Session, now: datetime, settings: Settings | None = None) -> dict[str, Any]:
-    """The figures: DOIs per state, intents per status, outbox lag, throughput, health."""
+    """The figures: DOIs and legal holds per state, intents per status, outbox lag,
+    throughput, health."""
     sections: dict[str, Any] = {
         "dois": lambda: _grouped(session, Doi.state),
+        "holds": lambda: _grouped(session, LegalHold.state),
+        # A scan of every blob: counted here, not by each view's health checks.
+        "blob_problems": lambda: health.blob_problems(session),
         "intents": lambda: _grouped(session, Intent.status),
         "lag_seconds": lambda: round(outbox.lag_seconds(session, now=now), 1),
         "throughput": lambda: throughput(session, now),
