@@ -10,6 +10,8 @@ for, so `import app.cli` loads neither a broker nor the sandbox.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import entry_points
 
 import click
@@ -149,6 +151,16 @@ def create_admin(email: str, role: str, update: bool) -> None:
         runtime.close()
     done = "updated" if update else "created"
     click.echo(f"admin account {user.email} ({user.role}) {done}; log in at /admin/login")
+
+
+@contextmanager
+def progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[], None]]:
+    """A progress bar on a terminal (stderr); nothing otherwise. Yields `advance()`."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda: None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield lambda: bar.update(1)
 
 
 def _read_password() -> str:

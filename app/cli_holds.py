@@ -14,13 +14,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 import click
 from sqlalchemy import func, select
 
 from app.cli import ConfigProblem, runtime_from_environment
+from app.cli import progress as _progress
 from app.clients.errors import MissingObjectError, PermanentError, RemoteError
 from app.clients.storage import StorageClient
 from app.config import Limit
@@ -220,16 +220,6 @@ def _pacer(rate: float) -> Callable[[], None]:
                 return  # a reserved token is ours once the wait is over
 
     return pace
-
-
-@contextmanager
-def _progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[], None]]:
-    """A progress bar on a terminal (stderr); nothing otherwise."""
-    if quiet or not sys.stderr.isatty():
-        yield lambda: None
-        return
-    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        yield lambda: bar.update(1)
 
 
 def _finish(as_json: bool, summary: dict[str, Any], line: str, code: int) -> None:

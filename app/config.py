@@ -49,6 +49,9 @@ VARIABLES = (
     "HEALTH_LAG_SECONDS",
     "HEALTH_STUCK_SECONDS",
     "HEALTH_SILENT_SECONDS",
+    "OUTBOX_RETENTION",
+    "CLOCK_TAKEOVER_SECONDS",
+    "CLOCK_SCHEDULES",
     "S3_BUCKET",
     "S3_ENDPOINT_URL",
     "AWS_ACCESS_KEY_ID",
@@ -147,6 +150,10 @@ class Settings:
     # How long a stash (the DataCite record taken before a DELETE or hide) is kept, and so
     # how long a deleted dataset or version can be restored.
     stash_retention_seconds: float = 30 * 24 * 3600.0
+    outbox_retention_seconds: float = 7 * 24 * 3600.0  # done intents older are pruned
+    clock_takeover_seconds: float = 10.0  # a standby clock leads within this after a death
+    # Schedule overrides, name -> spec ("30s", "daily 02:30", "weekly sun 03:00", "off").
+    clock_schedules: tuple[tuple[str, str], ...] = ()
 
     @property
     def datacite_configured(self) -> bool:
@@ -264,6 +271,40 @@ def parse_number(name: str, raw: str | None, default: float, *, minimum: float =
     return value
 
 
+DURATION_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(name: str, raw: str | None, default: float) -> float:
+    """`7d`, `12h`, `30m`, `45s` or plain seconds → seconds."""
+    if raw is None or raw.strip() == "":
+        return default
+    match = DURATION_PATTERN.match(raw.lower())
+    if match is None:
+        raise ConfigError(f"{name} must be a duration such as 7d, 12h, 30m or 3600, not {raw!r}")
+    return float(match[1]) * DURATION_UNITS[match[2]]
+
+
+def parse_schedules(raw: str | None) -> tuple[tuple[str, str], ...]:
+    """`CLOCK_SCHEDULES=prune_outbox=30m,verify_holds=off` → ((name, spec), …).
+
+    Only the form is checked here; `app.schedules` checks names and specs at the clock's
+    start (it knows the registry).
+    """
+    found: list[tuple[str, str]] = []
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, spec = item.partition("=")
+        if not sep or not name.strip() or not spec.strip():
+            raise ConfigError(
+                f"CLOCK_SCHEDULES must look like name=spec,name=spec (e.g. "
+                f"prune_outbox=30m,verify_holds=off), not {item.strip()!r}"
+            )
+        found.append((name.strip(), spec.strip().lower()))
+    return tuple(found)
+
+
 def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> Settings:
     """Build Settings from the environment; `defaults` fill variables that are unset."""
     source = {**defaults, **(os.environ if env is None else env)}
@@ -349,6 +390,13 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         stash_retention_seconds=parse_number(
             "STASH_RETENTION_SECONDS", get("STASH_RETENTION_SECONDS"), 30 * 24 * 3600.0
         ),
+        outbox_retention_seconds=parse_duration(
+            "OUTBOX_RETENTION", get("OUTBOX_RETENTION"), 7 * 24 * 3600.0
+        ),
+        clock_takeover_seconds=parse_number(
+            "CLOCK_TAKEOVER_SECONDS", get("CLOCK_TAKEOVER_SECONDS"), 10.0, minimum=1
+        ),
+        clock_schedules=parse_schedules(get("CLOCK_SCHEDULES")),
     )
     return settings
 

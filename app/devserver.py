@@ -51,11 +51,12 @@ VAR = Path("var")
     help="The in-process DataCite sandbox's port (0: any free one).",
 )
 def dev(host: str, port: int | None, sandbox_port: int) -> None:
-    """Run API, relay, workers, a DataCite sandbox and an S3 in one process (SQLite, no Redis)."""
+    """Run API, relay, workers, clock, DataCite sandbox and S3 in one process (SQLite, no Redis)."""
     from werkzeug.serving import make_server
 
     from app import create_app
     from app.cli import configure_logging
+    from workers.clock import Clock
     from workers.embedded import EmbeddedWorkers
 
     configure_logging(default_format="text", process="dev")
@@ -78,7 +79,10 @@ def dev(host: str, port: int | None, sandbox_port: int) -> None:
     token = _kept_token(runtime, VAR / "dev-api-token")
     admin_password = _dev_admin(runtime, VAR / "dev-admin-password")
     server = make_server(host, port, create_app(runtime=runtime), threaded=True)
+    stop_clock = threading.Event()
+    clock = threading.Thread(target=Clock(runtime).run_forever, args=(stop_clock,), daemon=True)
     with EmbeddedWorkers(runtime):
+        clock.start()
         _print_welcome(f"http://{host}:{port}", token, runtime, sandbox, s3, admin_password)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
@@ -87,6 +91,7 @@ def dev(host: str, port: int | None, sandbox_port: int) -> None:
         except KeyboardInterrupt:
             click.echo("stopping")
         finally:
+            stop_clock.set()
             server.shutdown()
     if sandbox is not None:
         sandbox.stop()

@@ -61,7 +61,12 @@ class Heartbeats:
             with self._lock:
                 due = list(self._active.values())
             for beating in due:
-                self.beat(beating)
+                with self._lock:
+                    # A delivery that left its call meanwhile is recording, its intent row
+                    # locked: a beat would wait for that commit, and every lease behind it.
+                    still = self._active.get(beating.intent_id) is beating
+                if still:
+                    self.beat(beating)
 
     def beat(self, beating: _Beating) -> None:
         """Push one lease out by a whole lease from now (fenced); stop it when it is gone."""
@@ -74,6 +79,10 @@ class Heartbeats:
                     self.runtime.settings.lease_seconds,
                 )
         except outbox.LeaseLostError:
+            with self._lock:
+                calling = self._active.get(beating.intent_id) is beating
+            if not calling:
+                return  # it left its call meanwhile and recorded: nothing was lost
             beating.lost = True
             self._remove(beating)
             log.warning(

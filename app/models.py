@@ -37,6 +37,10 @@ from app.enums import (
     check_in,
 )
 
+# Partial index predicates, written as the health checks write their queries.
+BEHIND = "state <> target AND state NOT IN ('failed', 'deleted')"
+DRAFT_VERSIONS = "kind = 'version' AND target = 'draft' AND state NOT IN ('failed', 'deleted')"
+
 # SQLite only auto-increments INTEGER PRIMARY KEY; Postgres gets a bigint.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -176,6 +180,19 @@ class Doi(Base):
         CheckConstraint(check_in("target", DoiTarget), name="target"),
         CheckConstraint(check_in("kind", DoiKind), name="kind"),
         Index("ix_dois_state", "state"),
+        # Health: DOIs short of their target, and version DOIs kept drafts (DOI_PUBLISH).
+        Index(
+            "ix_dois_behind",
+            "id",
+            postgresql_where=text(BEHIND),
+            sqlite_where=text(BEHIND),
+        ),
+        Index(
+            "ix_dois_draft_versions",
+            "id",
+            postgresql_where=text(DRAFT_VERSIONS),
+            sqlite_where=text(DRAFT_VERSIONS),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -372,6 +389,17 @@ class ProcessBeat(Base):
     kind: Mapped[str] = mapped_column(String(32), index=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ClockSchedule(Base):
+    """The last slot the clock queued for each schedule, so a missed one runs once."""
+
+    __tablename__ = "clock_schedules"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_slot_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_intent_id: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ApiToken(Base):

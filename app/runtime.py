@@ -25,8 +25,16 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
-        """Open the database described by `settings` (lazily: no connection yet)."""
-        engine = make_engine(settings.database_url)
+        """Open the database described by `settings` (lazily: no connection yet).
+
+        The pool may open a connection per hold-worker thread (the Procfile runs
+        HOLD_CONCURRENCY of them) plus the heartbeat's and a few more: with SQLAlchemy's
+        default 15, threads past the 15th queued for a connection, heartbeats among them,
+        and leases ran out. The pool opens connections only as they are used.
+        """
+        url = settings.database_url
+        pool = {} if url.startswith("sqlite") else {"max_overflow": settings.hold_concurrency + 10}
+        engine = make_engine(url, **pool)
         return cls(settings=settings, engine=engine, sessions=make_session_factory(engine))
 
     def close(self) -> None:

@@ -31,9 +31,11 @@ SYNC_DOI = Topic("sync_doi", queue="doi", handler="app.services.doi_sync:HANDLER
 VERIFY_BLOBS = Topic("verify_blobs", queue="holds", handler="app.services.hold_verify:HANDLER")
 APPLY_HOLD = Topic("apply_hold", queue="holds", handler="app.services.hold_apply:HANDLER")
 VERIFY_HOLDS = Topic("verify_holds", queue="holds", handler="app.services.hold_check:HANDLER")
+# The clock's maintenance tasks (pruning, snapshots): database work on the `default` queue.
+MAINTAIN = Topic("maintain", queue="default", handler="app.services.maintenance:HANDLER")
 
 REGISTRY: dict[str, Topic] = {
-    topic.name: topic for topic in (SYNC_DOI, VERIFY_BLOBS, APPLY_HOLD, VERIFY_HOLDS)
+    topic.name: topic for topic in (SYNC_DOI, VERIFY_BLOBS, APPLY_HOLD, VERIFY_HOLDS, MAINTAIN)
 }
 
 

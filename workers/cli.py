@@ -53,3 +53,21 @@ def worker(dramatiq_args: tuple[str, ...]) -> None:
     runtime_from_environment("worker", redis=True, wait=True).close()
     args = dramatiq_cli.make_argument_parser().parse_args(["workers.worker", *dramatiq_args])
     sys.exit(dramatiq_cli.main(args))
+
+
+@click.command("clock")
+def clock() -> None:
+    """Queue the periodic intents (pruning, snapshots, checks); one leads, others stand by."""
+    from workers.clock import Clock
+
+    runtime = runtime_from_environment()
+    try:
+        scheduler = Clock(runtime)
+    except ConfigError as error:
+        raise ConfigProblem(str(error)) from None
+    stop = _stop_on_signals()
+    click.echo("clock started; waiting to lead", err=True)
+    try:
+        scheduler.run_forever(stop)
+    finally:
+        runtime.close()

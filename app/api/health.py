@@ -30,7 +30,7 @@ def health() -> ResponseReturnValue:
         else:
             authenticate_request(Scope.READ)
             with transaction() as session:
-                checks = checks_service.measure(session, settings)
+                checks = checks_service.measure(session, settings, archive_wide=False)
     except DBAPIError as error:
         # Without a database the token cannot be checked either; saying so leaks nothing.
         log.error(
@@ -39,7 +39,7 @@ def health() -> ResponseReturnValue:
         )
         checks = {"database": "unreachable"}
     problems = [p.as_json() for p in checks_service.problems_in(checks, settings)]
-    warnings = [w.as_json() for w in checks_service.warnings_in(settings)]
+    warnings = [w.as_json() for w in checks_service.warnings_in(settings, checks)]
     status = "ok" if not problems else "failing"
     answer = {"status": status, "problems": problems, "warnings": warnings, "checks": checks}
     return answer, 200 if not problems else 503

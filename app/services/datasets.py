@@ -302,6 +302,32 @@ def delete_version(settings: Settings, session: Session, dataset_id: str, name: 
     return dataset
 
 
+def create_missing_concept(settings: Settings, session: Session, dataset: Dataset) -> Doi | None:
+    """Remediation: the concept DOI of a public dataset made before DataCite was configured."""
+    if dataset.embargoed or dataset.deleted_at is not None:
+        return None
+    if concept_doi_of(session, dataset.id) is not None:
+        return None
+    return _create_concept_doi(settings, session, dataset)
+
+
+def create_missing_version_doi(
+    settings: Settings, session: Session, dataset: Dataset, version: Version
+) -> Doi | None:
+    """Remediation: the version DOI of a live version published before DataCite was configured.
+
+    As at an unembargo: the version DOI heads for findable (draft while DOI_PUBLISH is
+    false), the concept (created if missing) following it.
+    """
+    live = dataset.deleted_at is None and version.deleted_at is None
+    if dataset.embargoed or not live or not settings.datacite_configured:
+        return None
+    if session.scalar(select(Doi.id).where(Doi.version_id == version.id)) is not None:
+        return None
+    version_doi, _ = _publish_dois(settings, session, dataset, version)
+    return version_doi
+
+
 def _create_concept_doi(
     settings: Settings, session: Session, dataset: Dataset, *, new_dataset: bool = False
 ) -> Doi | None:

@@ -111,16 +111,28 @@ def on_holds_changed(session: Session, settings: Settings, blob_ids: Iterable[in
 
 
 def _sync_waiting_dois(session: Session, settings: Settings, versions: Any) -> None:
-    """Version DOIs no job step follows (unembargoed, fixed by verify) get their sync too."""
+    """Version DOIs no job step follows (unembargoed, fixed by verify) get their sync too.
+
+    A DOI whose version still waits for a hold is left out in SQL: its decision would be
+    NONE (never findable before every hold is on), and working that out builds its whole
+    DataCite document, after every batch. One in doubt still gets its look.
+    """
+    not_yet = (
+        select(LegalHold.id)
+        .join(version_blobs, version_blobs.c.blob_id == LegalHold.blob_id)
+        .where(version_blobs.c.version_id == Doi.version_id, LegalHold.state.in_(holds.NOT_YET))
+        .exists()
+    )
     waiting = session.scalars(
         select(Doi).where(
             Doi.version_id.in_(versions),
             Doi.target == DoiTarget.FINDABLE.value,
             Doi.state.not_in((DoiState.FINDABLE.value, DoiState.FAILED.value)),
+            ~not_yet | Doi.in_doubt_since.is_not(None),
         )
     )
     for doi in waiting:
-        request_sync(session, settings, doi)  # coalesced; NONE while a hold is not on
+        request_sync(session, settings, doi)  # coalesced
 
 
 def holds_progress(session: Session, settings: Settings, job: Job) -> None:
@@ -128,15 +140,20 @@ def holds_progress(session: Session, settings: Settings, job: Job) -> None:
     step = jobs.step_named(job, jobs.HOLDS)
     if step is None or step.status != StepStatus.IN_PROGRESS.value:
         return
-    if _version(session, job).deleted_at is not None:
+    # A column, not the Version: loading it would load every blob, hold and transition.
+    deleted = session.scalar(select(Version.deleted_at).where(Version.id == job.version_id))
+    if deleted is not None:
         # Deleted before its holds were all on: they are being released, not set.
         jobs.close_step(job, step, StepStatus.SKIPPED, "the version was deleted first")
         advance_dois(session, settings, job)
         return
-    states = _hold_states(session, job)
+    counts = _hold_counts(session, job)
     # A hold the backdoor released is settled too: a person decided it stays off.
-    step.done_count = states.get(HoldState.ON.value, 0) + _released_by_operator(session, job)
-    failed = _failed_holds(session, job)
+    step.done_count = sum(counts.get((HoldState.ON.value, b), 0) for b in (False, True)) + (
+        counts.get((HoldState.RELEASED.value, True), 0)
+    )
+    failing = any(state == HoldState.FAILED.value for state, _ in counts)
+    failed = _failed_holds(session, job) if failing else []
     if failed:
         listed = "; ".join(f"{b.key}@{b.version_id}: {h.last_error}" for h, b in failed)
         error = f"{len(failed)} of {step.total_count} legal hold(s) failed: {listed}"
@@ -189,30 +206,16 @@ def _verified_count(session: Session, job: Job) -> int:
     )
 
 
-def _released_by_operator(session: Session, job: Job) -> int:
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(LegalHold)
-            .join(version_blobs, version_blobs.c.blob_id == LegalHold.blob_id)
-            .where(
-                version_blobs.c.version_id == job.version_id,
-                LegalHold.state == HoldState.RELEASED.value,
-                LegalHold.release_reason.is_not(None),
-            )
-        )
-        or 0
-    )
-
-
-def _hold_states(session: Session, job: Job) -> dict[str, int]:
+def _hold_counts(session: Session, job: Job) -> dict[tuple[str, bool], int]:
+    """(state, released by an operator?) -> holds of the job's version: one grouped query."""
+    by_operator = LegalHold.release_reason.is_not(None)
     rows = session.execute(
-        select(LegalHold.state, func.count())
+        select(LegalHold.state, by_operator, func.count())
         .join(version_blobs, version_blobs.c.blob_id == LegalHold.blob_id)
         .where(version_blobs.c.version_id == job.version_id)
-        .group_by(LegalHold.state)
+        .group_by(LegalHold.state, by_operator)
     ).all()
-    return {state: int(n) for state, n in rows}
+    return {(state, bool(operator)): int(n) for state, operator, n in rows}
 
 
 def _failed_holds(session: Session, job: Job) -> list[Any]:

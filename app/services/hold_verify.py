@@ -75,7 +75,9 @@ class VerifyBlobsHandler:
 
     def prepare(self, session: Session, settings: Settings, intent: Intent) -> Plan | None:
         """The batch's blobs that still need an answer for this job."""
-        job = jobs.lock_job(session, int(intent.payload["job_id"]))
+        # Read, not locked: every batch's prepare queued behind every record's lock. A blob
+        # another batch verified meanwhile is checked twice at worst; record locks the job.
+        job = jobs.read_job(session, int(intent.payload["job_id"]))
         step = jobs.step_named(job, jobs.VERIFY) if job is not None else None
         if job is None or step is None or step.status not in jobs.OPEN_STEP:
             return None

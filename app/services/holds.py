@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Exists, exists, func, insert, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from app import outbox
 from app.config import Settings
@@ -42,17 +42,24 @@ def is_published(session: Session, blob_id: int) -> bool:
     return bool(session.scalar(select(published(blob_id))))
 
 
-def locked_holds(session: Session, hold_ids: Iterable[int]) -> list[LegalHold]:
-    """The holds, locked in id order (so two transactions never deadlock), freshly read."""
-    return list(
-        session.scalars(
-            select(LegalHold)
-            .where(_among(session, LegalHold.id, sorted(set(hold_ids))))
-            .order_by(LegalHold.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+def locked_holds(
+    session: Session, hold_ids: Iterable[int], *, history: bool = True
+) -> list[LegalHold]:
+    """The holds, locked in id order (so two transactions never deadlock), freshly read.
+
+    `history=False` leaves their transitions unread until something touches them (a
+    batch's delivery reads fifty holds and appends to few of their histories).
+    """
+    query = (
+        select(LegalHold)
+        .where(_among(session, LegalHold.id, sorted(set(hold_ids))))
+        .order_by(LegalHold.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
+    if not history:
+        query = query.options(lazyload(LegalHold.history))
+    return list(session.scalars(query))
 
 
 def protect(session: Session, settings: Settings, blobs: Sequence[Blob]) -> list[int]:

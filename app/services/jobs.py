@@ -72,7 +72,12 @@ def start_publish_job(
 
 def lock_job(session: Session, job_id: int) -> Job | None:
     """The job row locked, it and its steps freshly read (closing a step races other workers)."""
-    job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
+    return read_job(session, job_id, lock=True)
+
+
+def read_job(session: Session, job_id: int, *, lock: bool = False) -> Job | None:
+    """The job and its steps freshly read; locked (FOR UPDATE) only when `lock`."""
+    job = session.get(Job, job_id, with_for_update=lock or None, populate_existing=True)
     if job is not None:
         session.scalars(
             select(JobStep)

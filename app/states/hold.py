@@ -7,7 +7,9 @@ a HoldTransition row naming its cause, so the history tells the whole story.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from types import SimpleNamespace
+from typing import Any, cast
 
 from statemachine import State, StateMachine
 from statemachine.exceptions import TransitionNotAllowed
@@ -15,7 +17,7 @@ from statemachine.exceptions import TransitionNotAllowed
 from app.enums import HoldState
 from app.models import HoldTransition, LegalHold
 
-__all__ = ["EVENTS", "HoldMachine", "TransitionNotAllowed", "apply"]
+__all__ = ["EVENTS", "HoldMachine", "TransitionNotAllowed", "apply", "target_of"]
 
 
 class HoldMachine(StateMachine):
@@ -62,3 +64,18 @@ def apply(
 ) -> None:
     """Send `event` to the hold's machine; raises TransitionNotAllowed when refused."""
     HoldMachine(hold).send(event, intent_id=intent_id, detail=detail)
+
+
+@functools.cache
+def target_of(state: str, event: str) -> str | None:
+    """The state `event` takes a hold in `state` to, as HoldMachine decides; None when refused.
+
+    For recording many answers at once (a batch of confirmed holds) without building a
+    machine per row: the machine itself is asked, once per pair, on a stand-in row.
+    """
+    probe = SimpleNamespace(state=state, history=[])
+    try:
+        HoldMachine(cast(LegalHold, probe)).send(event)
+    except TransitionNotAllowed:
+        return None
+    return str(probe.state)

@@ -1,11 +1,12 @@
 """Time the admin pages over a million intents, from a logged-in client, through gunicorn.
 
-    python -m ops.benchmarks.admin [--intents 1000000] [--requests 30] [--keep]
-        [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
+    python -m ops.benchmarks.admin [--intents 1000000] [--holds 300000] [--requests 30]
+        [--keep] [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 Creates a scratch database, seeds it in SQL (intents over 30 days: mostly done, some
 failed, pending, superseded and discarded; four topics on three queues; 100,000 DOIs;
-three events per intent), starts gunicorn on it, logs in, and prints p50 and p95 per
+three events per intent; legal holds on versions of 100 blobs, mostly on, 1% each
+pending, released and failed), starts gunicorn on it, logs in, and prints p50 and p95 per
 page, then EXPLAIN ANALYZE of each page's main query. Exits 1 when a page's p95 is over
 the target (300 ms). The database is dropped at the end unless --keep.
 """
@@ -31,11 +32,12 @@ from sqlalchemy import Select, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from app.admin.queries import holds as hold_queries
 from app.admin.queries import outbox as queries
 from app.admin.queries.dashboard import OUTCOMES
 from app.db import make_engine
 from app.enums import AdminRole
-from app.models import Intent, IntentEvent
+from app.models import Intent, IntentEvent, LegalHold
 from app.schema import upgrade
 from app.services import admins
 
@@ -53,14 +55,14 @@ SEED = [
     (
         "dois",
         """INSERT INTO dois (doi, kind, dataset_id, state, target, attempts, last_status,
-                             last_error, created_at, updated_at, row_version, in_doubt)
+                             last_error, created_at, updated_at, row_version)
            SELECT '10.80507/bench.ds-' || g, 'concept', 'ds-' || g,
                   CASE WHEN g % 200 = 0 THEN 'failed' WHEN g % 3 = 0 THEN 'findable'
                        ELSE 'draft' END,
                   CASE WHEN g % 3 = 0 THEN 'findable' ELSE 'draft' END,
                   1, CASE WHEN g % 200 = 0 THEN 422 END,
                   CASE WHEN g % 200 = 0 THEN 'permanent error: DataCite answered 422' END,
-                  now() - interval '30 days', now() - (g % 1000) * interval '1 minute', 1, false
+                  now() - interval '30 days', now() - (g % 1000) * interval '1 minute', 1
            FROM generate_series(1, :dois) g""",
     ),
     (
@@ -125,17 +127,68 @@ SEED = [
 ]
 
 
+# Legal holds: a version of HOLDS_PER_VERSION blobs for each of the first datasets, one
+# hold per blob (mostly on; some pending, released by a person, failed), a transition each.
+HOLDS_PER_VERSION = 100
+HOLD_SEED = [
+    (
+        "versions",
+        """INSERT INTO versions (dataset_id, name, metadata_snapshot, created_at)
+           SELECT 'ds-' || g, 'v1', '{}'::jsonb, now() - interval '10 days'
+           FROM generate_series(1, ceil(CAST(:holds AS float) / :per)::int) g""",
+    ),
+    (
+        "blobs",
+        """INSERT INTO blobs (key, version_id, sha256, size, created_at, verified_at)
+           SELECT 'data/ds-' || ((g - 1) / :per + 1) || '/' || lpad(g::text, 7, '0') || '.csv',
+                  'v' || g, md5(g::text) || md5(g::text), g, now() - interval '10 days',
+                  now() - interval '10 days'
+           FROM generate_series(1, :holds) g""",
+    ),
+    (
+        "version_blobs",
+        """INSERT INTO version_blobs (version_id, blob_id)
+           SELECT v.id, b.id FROM blobs b
+           JOIN versions v ON v.dataset_id = split_part(b.key, '/', 2) AND v.name = 'v1'""",
+    ),
+    (
+        "legal_holds",
+        """INSERT INTO legal_holds (blob_id, state, target, release_reason, last_error,
+                                    created_at, updated_at, row_version)
+           SELECT b.id, s.state, CASE WHEN s.state = 'released' THEN 'off' ELSE 'on' END,
+                  CASE WHEN s.state = 'released' THEN 'court order ' || b.id END,
+                  CASE WHEN s.state = 'failed' THEN 'S3 403 AccessDenied' END,
+                  b.created_at, b.created_at + (b.id % 1000) * interval '1 second', 1
+           FROM blobs b
+           CROSS JOIN LATERAL (SELECT CASE WHEN b.id % 100 = 1 THEN 'pending'
+                                           WHEN b.id % 100 = 2 THEN 'released'
+                                           WHEN b.id % 100 = 3 THEN 'failed'
+                                           ELSE 'on' END AS state) s""",
+    ),
+    (
+        "hold_transitions",
+        """INSERT INTO hold_transitions (hold_id, at, event, from_state, to_state, detail)
+           SELECT h.id, h.updated_at, CASE h.state WHEN 'released' THEN 'confirm_off'
+                  WHEN 'failed' THEN 'fail' ELSE 'confirm_on' END, 'pending',
+                  CASE WHEN h.state = 'pending' THEN 'pending' ELSE h.state END,
+                  'S3 confirmed it'
+           FROM legal_holds h WHERE h.state <> 'pending'""",
+    ),
+]
+
+
 def main() -> int:
     """Seed, serve, time and explain; 0 when every page's p95 meets the target."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--intents", type=int, default=1_000_000)
     parser.add_argument("--dois", type=int, default=100_000)
+    parser.add_argument("--holds", type=int, default=300_000)
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
     args = parser.parse_args()
     with scratch_database(args.admin_url, keep=args.keep) as url:
-        seed(url, intents=args.intents, dois=args.dois)
+        seed(url, intents=args.intents, dois=args.dois, holds=args.holds)
         with gunicorn(url) as base:
             client = logged_in(base)
             results = time_pages(client, base, pages(url), args.requests)
@@ -164,14 +217,15 @@ def scratch_database(admin_url: str, *, keep: bool) -> Iterator[str]:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def seed(url: str, *, intents: int, dois: int) -> None:
+def seed(url: str, *, intents: int, dois: int, holds: int) -> None:
     """Fill every table the pages read, then VACUUM ANALYZE (as autovacuum would)."""
     engine = make_engine(url)
-    for table, sql in SEED:
+    values = {"intents": intents, "dois": dois, "holds": holds, "per": HOLDS_PER_VERSION}
+    for table, sql in [*SEED, *HOLD_SEED]:
         started = time.monotonic()
         with engine.begin() as conn:
             conn.execute(text("SET LOCAL synchronous_commit = off"))
-            count = conn.execute(text(sql), {"intents": intents, "dois": dois}).rowcount
+            count = conn.execute(text(sql), values).rowcount
         print(f"seeded {table}: {count:,} rows in {time.monotonic() - started:.1f} s", flush=True)
     with Session(engine) as session, session.begin():
         admins.create(session, "bench@example.org", PASSWORD, AdminRole.ADMIN, actor="cli:bench")
@@ -238,8 +292,14 @@ def pages(url: str) -> list[tuple[str, str]]:
         done_500 = conn.execute(deep.format("status = 'done'"), (offset,)).fetchone()
         hold_500 = conn.execute(deep.format("topic = 'set_hold'"), (offset,)).fetchone()
         failed = conn.execute("SELECT max(id) FROM outbox WHERE status = 'failed'").fetchone()
+        holds = "SELECT id FROM legal_holds ORDER BY id DESC OFFSET %s LIMIT 1"
+        holds_500 = conn.execute(holds, (offset,)).fetchone()
+        released = conn.execute("SELECT max(id) FROM legal_holds WHERE state = 'released'")
+        released_hold = released.fetchone()
     if not (done_500 and hold_500 and failed):
         raise RuntimeError("too few intents for page 500: seed at least 200,000")
+    if not (holds_500 and released_hold):
+        raise RuntimeError("too few legal holds for page 500: seed at least 30,000")
     return [
         ("dashboard", "/admin/"),
         ("outbox, no filter", "/admin/outbox"),
@@ -259,7 +319,21 @@ def pages(url: str) -> list[tuple[str, str]]:
         ("intent detail (failed)", f"/admin/outbox/{failed[0]}"),
         ("DOIs, state=failed", "/admin/dois?state=failed"),
         ("bulk discard confirm", "/admin/outbox/bulk?action=discard&status=failed"),
+        *HOLD_PAGES,
+        ("holds page 500", f"/admin/holds?before={holds_500[0]}"),
+        ("hold detail (released)", f"/admin/holds/{released_hold[0]}"),
     ]
+
+
+HOLD_PAGES = [
+    ("holds, no filter", "/admin/holds"),
+    ("holds state=failed", "/admin/holds?state=failed"),
+    ("holds state=pending", "/admin/holds?state=pending"),
+    ("holds dataset=ds-42", "/admin/holds?dataset=ds-42"),
+    ("holds key=data/ds-42/", "/admin/holds?key=data/ds-42/"),
+    ("holds key=data/ds-4 (common)", "/admin/holds?key=data/ds-4"),
+    ("holds key=nothing/ (no match)", "/admin/holds?key=nothing/"),
+]
 
 
 def time_pages(
@@ -317,6 +391,15 @@ def _queries(session: Session) -> Iterator[tuple[str, Select]]:  # type: ignore[
         floor = queries.search_floor(session, given)
         query = queries.list_query(session, given, floor).order_by(Intent.id.desc()).limit(51)
         yield name, query
+    hold_filters = {
+        "holds, no filter": {},
+        "holds state=failed": {"state": "failed"},
+        "holds dataset=ds-42": {"dataset": "ds-42"},
+        "holds key=nothing/ (no match)": {"key": "nothing/"},
+    }
+    for name, args in hold_filters.items():
+        query = hold_queries.list_query(hold_queries.HoldFilter.from_args(args))
+        yield name, query.order_by(LegalHold.id.desc()).limit(51)
     yield (
         "snapshot: intents per status",
         select(Intent.status, text("count(*)")).group_by(Intent.status),

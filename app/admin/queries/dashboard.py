@@ -18,9 +18,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app import outbox
+from app.config import Settings
 from app.db import is_postgres, utcnow
-from app.models import DashboardSnapshot, Doi, Intent, IntentEvent
+from app.models import DashboardSnapshot, Doi, Intent, IntentEvent, LegalHold
 from app.runtime import Runtime
+from app.services import health
 
 log = logging.getLogger("doiflow.admin")
 
@@ -52,18 +54,27 @@ def newest(session: Session) -> DashboardSnapshot | None:
 def refresh(runtime: Runtime, max_age_seconds: float) -> DashboardSnapshot | None:
     """Take a snapshot unless another process is taking one (None) or just took one."""
     with runtime.sessions.begin() as session:
-        postgres = is_postgres(session)
-        if postgres and not session.scalar(select(func.pg_try_advisory_xact_lock(LOCK_KEY))):
-            return None
-        latest = newest(session)
-        if latest is not None and _age(latest) <= max_age_seconds:
-            return latest
-        started, now = time.monotonic(), utcnow()
-        data = take(session, now)
-        data["elapsed_ms"] = round((time.monotonic() - started) * 1000)
-        snapshot = DashboardSnapshot(taken_at=now, data=data)
-        session.add(snapshot)
-        session.execute(delete(DashboardSnapshot).where(DashboardSnapshot.taken_at < now - KEEP))
+        return refresh_in(session, max_age_seconds, runtime.settings)
+
+
+def refresh_in(
+    session: Session, max_age_seconds: float, settings: Settings | None = None
+) -> DashboardSnapshot | None:
+    """`refresh` inside the caller's transaction (the clock's `refresh_snapshot` task)."""
+    if is_postgres(session) and not session.scalar(
+        select(func.pg_try_advisory_xact_lock(LOCK_KEY))
+    ):
+        return None
+    latest = newest(session)
+    if latest is not None and _age(latest) <= max_age_seconds:
+        return latest
+    started, now = time.monotonic(), utcnow()
+    data = take(session, now, settings)
+    data["elapsed_ms"] = round((time.monotonic() - started) * 1000)
+    snapshot = DashboardSnapshot(taken_at=now, data=data)
+    session.add(snapshot)
+    session.execute(delete(DashboardSnapshot).where(DashboardSnapshot.taken_at < now - KEEP))
+    session.flush()
     log.info(
         "dashboard snapshot taken",
         extra={"action": "admin_snapshot", "elapsed_ms": data["elapsed_ms"]},
@@ -71,14 +82,27 @@ def refresh(runtime: Runtime, max_age_seconds: float) -> DashboardSnapshot | Non
     return snapshot
 
 
-def take(session: Session, now: datetime) -> dict[str, Any]:
-    """The figures: DOIs per state, intents per status, outbox lag, throughput."""
-    sections = {
+def refresh_task(
+    session: Session, *, now: datetime, max_age_seconds: float = 0, settings: Settings
+) -> int:
+    """The clock's `refresh_snapshot` task: 1 when a snapshot was taken, else 0."""
+    return 1 if refresh_in(session, max_age_seconds, settings) is not None else 0
+
+
+def take(session: Session, now: datetime, settings: Settings | None = None) -> dict[str, Any]:
+    """The figures: DOIs and legal holds per state, intents per status, outbox lag,
+    throughput, health."""
+    sections: dict[str, Any] = {
         "dois": lambda: _grouped(session, Doi.state),
+        "holds": lambda: _grouped(session, LegalHold.state),
+        # A scan of every blob: counted here, not by each view's health checks.
+        "blob_problems": lambda: health.blob_problems(session),
         "intents": lambda: _grouped(session, Intent.status),
         "lag_seconds": lambda: round(outbox.lag_seconds(session, now=now), 1),
         "throughput": lambda: throughput(session, now),
     }
+    if settings is not None:
+        sections["health"] = lambda: health.snapshot(session, settings, now=now)
     data: dict[str, Any] = {"errors": []}
     for name, compute in sections.items():
         try:

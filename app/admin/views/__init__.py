@@ -11,6 +11,7 @@ def load() -> None:
         bulk,
         dashboard,
         dois,
+        holds,
         jobs,
         outbox,
         tokens,

@@ -23,6 +23,7 @@ NAV = (
     ("admin.outbox", "Outbox", AdminRole.VIEWER),
     ("admin.dois", "DOIs", AdminRole.VIEWER),
     ("admin.jobs", "Jobs", AdminRole.VIEWER),
+    ("admin.holds", "Legal holds", AdminRole.VIEWER),
     ("admin.tokens", "API tokens", AdminRole.VIEWER),
     ("admin.audit", "Audit log", AdminRole.VIEWER),
     ("admin.users", "Users", AdminRole.ADMIN),

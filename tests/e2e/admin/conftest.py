@@ -1,7 +1,8 @@
 """A real browser (Debian's chromium, driven by Playwright) against the real processes.
 
-One stack per module: the DataCite sandbox, gunicorn, a relay and a DOI worker, with
-admin accounts made by `doiflow create-admin`. Each test gets fresh browser profiles
+One stack per module: the DataCite sandbox, gunicorn, a relay, a DOI worker and a hold
+worker (on an Object Lock bucket of the tests' SeaweedFS), with admin accounts made by
+`doiflow create-admin`. Each test gets fresh browser profiles
 (a new empty --user-data-dir each), so no cookie crosses from one account to another.
 Chromium comes from Debian (`.ci/run` installs it); Playwright never downloads one.
 """
@@ -22,6 +23,7 @@ from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwrigh
 
 from tests.e2e.conftest import PREFIX, SANDBOX_USER, SandboxControl, Stack
 from tests.e2e.harness import BIN, Harness, free_port, http_ok
+from tests.fixtures.s3 import Buckets, S3Endpoint
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 FLAGS = [
@@ -43,9 +45,24 @@ ADMIN_PASSWORD = "admin-pw-" + secrets.token_hex(8)
 
 
 @pytest.fixture(scope="module")
-def e2e_overrides() -> dict[str, str]:
-    """Counts at most a second old, so the dashboard follows the test."""
-    return {"ADMIN_SNAPSHOT_SECONDS": "1"}
+def hold_bucket(s3_endpoint: S3Endpoint) -> Iterator[str]:
+    """An Object Lock bucket of this module's, emptied and removed afterwards."""
+    made = Buckets(s3_endpoint)
+    yield made.locked()
+    made.remove_all()
+
+
+@pytest.fixture(scope="module")
+def e2e_overrides(s3_endpoint: S3Endpoint, hold_bucket: str) -> dict[str, str]:
+    """Counts at most a second old, so the dashboard follows the test; legal holds on S3."""
+    return {
+        "ADMIN_SNAPSHOT_SECONDS": "1",
+        "S3_BUCKET": hold_bucket,
+        "S3_ENDPOINT_URL": s3_endpoint.url,
+        "AWS_ACCESS_KEY_ID": s3_endpoint.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3_endpoint.secret_key,
+        "AWS_REGION": s3_endpoint.region,
+    }
 
 
 class AdminStack(Stack):
@@ -93,7 +110,7 @@ class AdminStack(Stack):
 def admin_stack(
     e2e_env: dict[str, str], api_token: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AdminStack]:
-    """Sandbox, gunicorn, relay and worker for the whole module, and three accounts."""
+    """Sandbox, gunicorn, relay, worker and hold-worker for the whole module, three accounts."""
     log_dir = tmp_path_factory.mktemp("admin-logs")
     harness = Harness(log_dir=log_dir, env=dict(e2e_env), cwd=REPO_ROOT)
     stack = AdminStack(harness, api_token)
@@ -102,6 +119,7 @@ def admin_stack(
         stack.start_web()
         stack.start_relay()
         stack.start_worker()
+        stack.start_hold_worker()
         for role in ("admin", "operator", "viewer"):
             stack.create_admin(f"{role}@example.org", role)
         yield stack

@@ -11,8 +11,10 @@ from pathlib import Path
 from playwright.sync_api import Page
 
 from tests.e2e.admin.conftest import ADMIN_PASSWORD, DESKTOP, PHONE, SANDBOX_PASSWORD, AdminStack
-from tests.e2e.conftest import FAST_SETTINGS, concept_doi
-from tests.e2e.harness import wait_until
+from tests.e2e.conftest import FAST_SETTINGS, KERNEL4, concept_doi
+from tests.e2e.harness import json_of, wait_until
+from tests.fixtures.s3 import S3Endpoint
+from tests.support.holds import legal_hold, uploads
 
 TITLE = "e2e admin: creators is missing a name"
 README_IMAGES = Path(__file__).resolve().parents[3] / "docs" / "images"
@@ -158,6 +160,51 @@ def test_a_post_without_the_csrf_token_is_refused(
     assert refused.status == 400
     assert "security token" in refused.text()
     assert intent_status(intent_id) == "failed"
+
+
+def test_an_admin_releases_a_hold_with_a_reason_and_finds_it_in_the_audit_log(
+    admin_stack: AdminStack,
+    log_in: Callable[[str], Page],
+    s3_endpoint: S3Endpoint,
+    hold_bucket: str,
+    tmp_path: Path,
+) -> None:
+    # Given a version published through the API, its one blob held by the hold-worker
+    s3 = s3_endpoint.client()
+    [blob] = uploads(s3, hold_bucket, 1, prefix="browser-hold")
+    admin_stack.api.create_dataset("browser-hold")
+    body = {"version": "1.0", "metadata": KERNEL4, "blobs": [blob]}
+    json_of(admin_stack.api.call("POST", "/api/datasets/browser-hold/versions", json=body), 202)
+    wait_until(lambda: legal_hold(s3, hold_bucket, blob) == "ON", 30, "the hold-worker's hold")
+
+    # When an admin finds it on the Legal holds page and releases it, giving a reason
+    page = log_in("admin")
+    page.click("nav a:text('Legal holds')")
+    page.fill("input[name=dataset]", "browser-hold")
+    page.click("form.filters button")
+    page.locator("table.list tr", has_text=blob["key"]).get_by_role("link").first.click()
+    assert page.inner_text("h1 .badge") == "on"
+    page.fill("form.action input[name=reason]", "e2e: erasure request 42")
+    page.click("form.action button:text('Release hold')")
+
+    # Then the release is queued, S3 turns the hold OFF, and the page says released
+    assert "release of" in page.inner_text(".flash.ok")
+    wait_until(lambda: legal_hold(s3, hold_bucket, blob) == "OFF", 30, "S3 to release the hold")
+
+    def released() -> bool:
+        page.reload()
+        return page.inner_text("h1 .badge") == "released"
+
+    wait_until(released, 15, "the page to say released")
+    assert "e2e: erasure request 42" in page.inner_text("main")
+    _shoot(page, tmp_path, "hold")
+    _no_secrets(page)
+
+    # And the audit log shows who released it and why
+    page.goto(f"{admin_stack.url}/admin/audit?action=release_hold")
+    row = page.locator("table.list tr", has_text=blob["key"])
+    assert "admin:admin@example.org" in row.inner_text()
+    assert "e2e: erasure request 42" in row.inner_text()
 
 
 def test_logout_ends_the_session(admin_stack: AdminStack, log_in: Callable[[str], Page]) -> None:

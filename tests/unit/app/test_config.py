@@ -213,3 +213,30 @@ def test_a_malformed_redis_url_names_what_is_accepted(url: str) -> None:
 )
 def test_redis_and_rediss_urls_are_accepted(url: str) -> None:
     assert load_settings({**BASE, "REDIS_URL": url}).redis_url == url
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"), [(None, 7 * 86400), ("3600", 3600), ("12h", 43200), ("2d", 172800)]
+)
+def test_outbox_retention_is_a_duration(raw: str | None, seconds: float) -> None:
+    env = BASE if raw is None else {**BASE, "OUTBOX_RETENTION": raw}
+    assert load_settings(env).outbox_retention_seconds == seconds
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({**BASE, "OUTBOX_RETENTION": "a week"}, "OUTBOX_RETENTION"),
+        ({**BASE, "CLOCK_TAKEOVER_SECONDS": "0"}, "CLOCK_TAKEOVER_SECONDS"),
+        ({**BASE, "CLOCK_SCHEDULES": "prune_outbox"}, "CLOCK_SCHEDULES"),
+    ],
+)
+def test_clock_settings_are_checked(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        load_settings(env)
+
+
+def test_clock_schedules_are_read_as_pairs() -> None:
+    settings = load_settings({**BASE, "CLOCK_SCHEDULES": "prune_outbox=30m, verify_holds=OFF"})
+    assert settings.clock_schedules == (("prune_outbox", "30m"), ("verify_holds", "off"))
+    assert settings.clock_takeover_seconds == 10.0

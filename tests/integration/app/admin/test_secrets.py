@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from app import logs
-from app.models import AdminUser, Doi, Intent, IntentEvent
+from app.models import AdminUser, Blob, Doi, Intent, IntentEvent, LegalHold
 from app.runtime import Runtime
 from tests.support.admin import PASSWORD, log_in
 from tests.support.lifecycle import concept, create
@@ -46,6 +46,9 @@ def leaky(make_runtime: Callable[..., Runtime]) -> Runtime:
         session.add(
             IntentEvent(intent_id=intent.id, kind="call", data={"error": f"key {AWS_SECRET}"})
         )
+        # An S3 error that echoed the secret key, kept on a hold.
+        blob = Blob(key="data/leaky.csv", version_id="v1", sha256="0" * 64, size=1)
+        session.add(LegalHold(blob=blob, state="failed", last_error=f"403 sig {AWS_SECRET}"))
     return runtime
 
 
@@ -60,6 +63,7 @@ def test_no_page_shows_a_secret(
     assert plain is not None
     with leaky.sessions() as session:
         intent_id = session.scalar(select(Intent.id))
+        hold_id = session.scalar(select(LegalHold.id))
         hashes = list(session.scalars(select(AdminUser.password_hash)))
     pages = [
         "/admin/",
@@ -69,6 +73,9 @@ def test_no_page_shows_a_secret(
         "/admin/dois",
         f"/admin/dois/{concept('leaky')}",
         "/admin/jobs",
+        "/admin/holds",
+        "/admin/holds?state=failed",
+        f"/admin/holds/{hold_id}",
         "/admin/tokens",
         "/admin/audit",
         "/admin/users",

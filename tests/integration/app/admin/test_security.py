@@ -22,7 +22,14 @@ def _admin_rules(app: Flask) -> list:
     return [r for r in app.url_map.iter_rules() if r.endpoint.startswith("admin.")]
 
 
-SAMPLE = {"intent_id": 1, "token_id": 1, "user_id": 1, "job_id": 1, "doi": "10.80507/x"}
+SAMPLE = {
+    "intent_id": 1,
+    "token_id": 1,
+    "user_id": 1,
+    "job_id": 1,
+    "hold_id": 1,
+    "doi": "10.80507/x",
+}
 
 
 def _fill(rule) -> str:
@@ -74,6 +81,8 @@ def test_a_forged_token_is_refused(as_role: Callable[[str], AdminClient]) -> Non
         ("/admin/tokens/1/revoke", "operator"),
         ("/admin/users", "operator"),
         ("/admin/users/1/role", "operator"),
+        ("/admin/holds/1/release", "viewer"),
+        ("/admin/holds/1/release", "operator"),
     ],
 )
 def test_an_action_beyond_the_role_is_forbidden(
@@ -105,6 +114,7 @@ def test_viewers_see_no_action_forms(
         "/admin/outbox/1",
         f"/admin/dois/{concept('refused')}",
         "/admin/tokens",
+        "/admin/holds",
     ]
     assert ACTION_FORM.search(operator.page("/admin/outbox/1"))
     # Then only the operator gets forms that act

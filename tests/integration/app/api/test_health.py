@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app import watchdog
+from app.admin.queries import dashboard
 from app.db import utcnow
 from app.models import Doi, Intent
 from app.runtime import Runtime
@@ -18,6 +19,7 @@ from app.schema import upgrade
 from app.states.doi import apply
 from tests.fixtures.database import ADMIN_URL
 from tests.support.api import PREFIX, assert_error
+from tests.support.lifecycle import create
 
 Bearer = Callable[[str], dict[str, str]]
 NOWHERE = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"
@@ -50,8 +52,15 @@ def test_healthy(client: FlaskClient, bearer: Bearer) -> None:
         "seconds_since_a_delivery_finished": None,
         "enqueued_intents": 0,
         "seconds_since_a_relay_pass": None,
+        "seconds_since_a_clock_tick": None,
         "failed_holds": 0,
         "blob_problems": 0,
+        "dois_behind_target": 0,
+        "drafts_waiting_for_publish": 0,
+        # Archive-wide checks come from the clock's snapshot: none taken yet
+        "public_datasets_without_concept_doi": None,
+        "versions_without_doi": None,
+        "archive_wide_checked_seconds_ago": None,
     }
 
 
@@ -89,9 +98,11 @@ def test_a_failed_doi_is_a_problem_until_it_is_re_driven(
     answer = client.get("/api/health", headers=writer)
     assert answer.status_code == 503
     assert [p["check"] for p in answer.get_json()["problems"]] == ["failed_dois"]
-    # When an operator re-drives it
+    # When an operator re-drives it (a relay is passing: its new intent is due at once)
     doi = f"{PREFIX}/test.ds1"
     assert client.post(f"/api/dois/{doi}/retry", headers=operator).status_code == 202
+    with runtime.sessions.begin() as session:
+        watchdog.beat(session, "relay:test", kind="relay")
     # Then health reports the present: the old failed intent is history (superseded)
     answer = client.get("/api/health", headers=writer)
     assert answer.status_code == 200, answer.get_json()
@@ -207,3 +218,17 @@ def test_a_schema_behind_head_is_named_not_an_unreachable_database(
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_archive_wide_checks_come_from_the_clocks_snapshot(
+    make_runtime: Callable[..., Runtime], client: FlaskClient, bearer: Bearer, runtime: Runtime
+) -> None:
+    # Given a public dataset made while DataCite was not configured
+    create(make_runtime(datacite=False), "early")
+    # Per request, /api/health does not look for it (every dataset would be read)
+    assert client.get("/api/health", headers=bearer("read")).status_code == 200
+    # When the clock's snapshot has been taken, /api/health reports what it found
+    dashboard.refresh(runtime, 0)
+    body = client.get("/api/health", headers=bearer("read")).get_json()
+    assert [p["check"] for p in body["problems"]] == ["public_datasets_without_concept_doi"]
+    assert body["checks"]["archive_wide_checked_seconds_ago"] < 60

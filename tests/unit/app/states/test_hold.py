@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.models import LegalHold
-from app.states.hold import EVENTS, TransitionNotAllowed, apply
+from app.states.hold import EVENTS, TransitionNotAllowed, apply, target_of
 
 STATES = ("pending", "on", "released", "failed")
 
@@ -47,6 +47,13 @@ def test_transition_table(state: str, event: str) -> None:
         [entry] = hold.history
         assert (entry.event, entry.from_state, entry.to_state) == (event, state, expected)
         assert (entry.intent_id, entry.detail) == (7, "why")
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("event", EVENTS)
+def test_the_batch_recorder_asks_the_same_machine(state: str, event: str) -> None:
+    # hold_apply records a batch of confirmations with target_of, not a machine per row
+    assert target_of(state, event) == ALLOWED.get((state, event))
 
 
 def test_no_event_leads_out_of_a_state_not_in_the_table() -> None:
