@@ -17,7 +17,10 @@ from typing import Any
 import click
 from sqlalchemy.exc import DBAPIError
 
+from app import startup
 from app.cli import ConfigProblem, progress, runtime_from_environment
+from app.config import load_settings
+from app.runtime import Runtime
 from app.services import datacite_probe, health, remediation
 
 # Exit statuses: 0 nothing needs a person (remediate: every step taken), 1 something
@@ -34,15 +37,23 @@ def doi() -> None:
 @click.option("--json", "as_json", is_flag=True, help="The checks as JSON on stdout.")
 def check(as_json: bool) -> None:
     """What needs a person now (as GET /api/health), DataCite's answer included."""
-    runtime = runtime_from_environment()
-    settings = runtime.settings
     try:
-        with runtime.sessions() as session:
-            checks = health.measure(session, settings)
-    except DBAPIError:
-        checks = {"database": "unreachable"}
-    finally:
-        runtime.close()
+        settings = startup.prepare("doi check", wait=False)
+    except startup.StartupError as error:
+        if error.exit_code != startup.EXIT_UNREACHABLE:
+            startup.refuse("doi check", error)
+        # An unreachable database is this command's finding, not a reason to say nothing.
+        settings = load_settings()
+        checks: dict = {"database": "unreachable"}
+    else:
+        runtime = Runtime.from_settings(settings)
+        try:
+            with runtime.sessions() as session:
+                checks = health.measure(session, settings)
+        except DBAPIError:
+            checks = {"database": "unreachable"}
+        finally:
+            runtime.close()
     # The remote call, with no transaction open.
     checks["datacite"] = datacite_probe.probe(settings)
     problems = health.problems_in(checks, settings)
