@@ -107,7 +107,8 @@ def run(max_examples: int, seed_value: int, timeout: float) -> int:
         ]
         progress(f"schemathesis: {max_examples} examples per operation, seed {seed_value}")
         try:
-            done = subprocess.run(argv, timeout=timeout, check=False)  # noqa: S603 - fixed argv
+            # In the bench's temp dir: schemathesis keeps a cache in its working directory.
+            done = subprocess.run(argv, cwd=bench.tmp, timeout=timeout, check=False)  # noqa: S603
         except subprocess.TimeoutExpired:
             progress(f"schemathesis did not finish within {timeout:g} s")
             return 2
