@@ -32,8 +32,11 @@ VERIFY_BLOBS = Topic("verify_blobs", queue="holds", handler="app.services.hold_v
 APPLY_HOLD = Topic("apply_hold", queue="holds", handler="app.services.hold_apply:HANDLER")
 VERIFY_HOLDS = Topic("verify_holds", queue="holds", handler="app.services.hold_check:HANDLER")
 
+# Reads DataCite, so it is on the doi queue (the doi-worker makes every DataCite call).
+RECONCILE = Topic("doi.reconcile", queue="doi", handler="app.services.reconcile:HANDLER")
+
 REGISTRY: dict[str, Topic] = {
-    topic.name: topic for topic in (SYNC_DOI, VERIFY_BLOBS, APPLY_HOLD, VERIFY_HOLDS)
+    topic.name: topic for topic in (SYNC_DOI, VERIFY_BLOBS, APPLY_HOLD, VERIFY_HOLDS, RECONCILE)
 }
 
 
