@@ -11,7 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
-SECRET_FIELDS = frozenset({"secret_key", "datacite_password", "aws_secret_access_key"})
+SECRET_FIELDS = frozenset(
+    {"secret_key", "datacite_password", "aws_secret_access_key", "archive_webhook_secret"}
+)
 
 
 LIMIT_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*s\s*$")
@@ -58,6 +60,10 @@ VARIABLES = (
     "ADMIN_SNAPSHOT_SECONDS",
     "LOG_FORMAT",
     "LOG_LEVEL",
+    "ARCHIVE_WEBHOOK_URL",
+    "ARCHIVE_WEBHOOK_SECRET",
+    "ARCHIVE_WEBHOOK_MAX_ATTEMPTS",
+    "ARCHIVE_WEBHOOK_TIMEOUT",
 )
 
 
@@ -133,6 +139,13 @@ class Settings:
     health_silent_seconds: float = 300.0  # intents enqueued and no delivery finished since
     admin_enabled: bool = True  # the /admin pages (they need a real SECRET_KEY)
     admin_snapshot_seconds: float = 30.0  # the dashboard's counts are at most this old
+    # Events posted to the archive (job finished/failed, DOI at target/failed, hold failed).
+    archive_webhook_url: str | None = None
+    archive_webhook_secret: str | None = field(default=None, repr=False)
+    # Tries per event before it fails (the runner's backoff, RETRY_BASE/CAP_SECONDS): 20
+    # tries ride out an archive down for about an hour.
+    archive_webhook_max_attempts: int = 20
+    archive_webhook_timeout: float = 10.0
 
     @property
     def datacite_configured(self) -> bool:
@@ -238,6 +251,7 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
             "RETRY_CAP_SECONDS", get("RETRY_CAP_SECONDS"), defaults_retry.cap_seconds
         ),
     )
+    webhook_url, webhook_secret, webhook_attempts, webhook_timeout = _load_webhook(source)
     settings = Settings(
         database_url=normalise_database_url(database_url),
         redis_url=get("REDIS_URL") or None,
@@ -284,8 +298,29 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         admin_snapshot_seconds=parse_number(
             "ADMIN_SNAPSHOT_SECONDS", get("ADMIN_SNAPSHOT_SECONDS"), 30.0
         ),
+        archive_webhook_url=webhook_url,
+        archive_webhook_secret=webhook_secret,
+        archive_webhook_max_attempts=webhook_attempts,
+        archive_webhook_timeout=webhook_timeout,
     )
     return settings
+
+
+def _load_webhook(source: Mapping[str, str]) -> tuple[str | None, str | None, int, float]:
+    """The archive's webhook: a URL and the secret its bodies are signed with, both or none."""
+    url = source.get("ARCHIVE_WEBHOOK_URL") or None
+    secret = source.get("ARCHIVE_WEBHOOK_SECRET") or None
+    if url is not None:
+        check_http_url("ARCHIVE_WEBHOOK_URL", url, credentials_in="ARCHIVE_WEBHOOK_SECRET")
+        if secret is None:
+            raise ConfigError("ARCHIVE_WEBHOOK_SECRET is required with ARCHIVE_WEBHOOK_URL")
+    attempts = parse_number(
+        "ARCHIVE_WEBHOOK_MAX_ATTEMPTS", source.get("ARCHIVE_WEBHOOK_MAX_ATTEMPTS"), 20, minimum=1
+    )
+    timeout = parse_number(
+        "ARCHIVE_WEBHOOK_TIMEOUT", source.get("ARCHIVE_WEBHOOK_TIMEOUT"), 10.0, minimum=0.1
+    )
+    return url, secret, int(attempts), timeout
 
 
 DATACITE_VARIABLES = ("DATACITE_API_URL", "DATACITE_USER", "DATACITE_PASSWORD", "DATACITE_PREFIX")

@@ -26,8 +26,13 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         """Open the database described by `settings` (lazily: no connection yet)."""
+        from app.services import archive_events
+
         engine = make_engine(settings.database_url)
-        return cls(settings=settings, engine=engine, sessions=make_session_factory(engine))
+        sessions = make_session_factory(engine)
+        # Events for the archive's webhook are noticed wherever a change is flushed.
+        archive_events.install(sessions, settings)
+        return cls(settings=settings, engine=engine, sessions=sessions)
 
     def close(self) -> None:
         """Release connections (tests and CLI commands call this)."""

@@ -35,8 +35,12 @@ VERIFY_HOLDS = Topic("verify_holds", queue="holds", handler="app.services.hold_c
 # Reads DataCite, so it is on the doi queue (the doi-worker makes every DataCite call).
 RECONCILE = Topic("doi.reconcile", queue="doi", handler="app.services.reconcile:HANDLER")
 
+# Posts to the archive, neither DataCite nor S3: the general worker's queue.
+ARCHIVE_WEBHOOK = Topic("archive_webhook", queue="default", handler="app.services.webhooks:HANDLER")
+
 REGISTRY: dict[str, Topic] = {
-    topic.name: topic for topic in (SYNC_DOI, VERIFY_BLOBS, APPLY_HOLD, VERIFY_HOLDS, RECONCILE)
+    topic.name: topic
+    for topic in (SYNC_DOI, VERIFY_BLOBS, APPLY_HOLD, VERIFY_HOLDS, RECONCILE, ARCHIVE_WEBHOOK)
 }
 
 
