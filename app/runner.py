@@ -23,7 +23,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
-from app import logs, outbox, retry
+from app import logs, metrics, outbox, retry
 from app.clients import calls
 from app.clients.errors import RemoteError, UnexpectedError
 from app.clients.remotes import Remotes
@@ -226,6 +226,7 @@ class Runner:
     ) -> None:
         """Apply the one retry decision to the intent, fenced by its lease."""
         token = intent.lease_token or ""
+        metrics.count_delivery(intent.topic, None if decision is None else error)
         if decision is None or error is None:
             outbox.complete(session, intent.id, token)
             outbox.record_event(session, intent.id, "done")

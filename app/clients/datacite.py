@@ -17,6 +17,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
+from app import metrics
 from app.clients import calls
 from app.clients.errors import (
     PermanentError,
@@ -211,7 +212,9 @@ def _normalise(doi: str) -> str:
 def _log(
     method: str, doi: str, status: int | None, started: float, *, error: RemoteError | None = None
 ) -> None:
-    elapsed_ms = round((time.monotonic() - started) * 1000)
+    elapsed = time.monotonic() - started
+    metrics.observe_datacite(method, status, elapsed)
+    elapsed_ms = round(elapsed * 1000)
     retry_after = getattr(error, "retry_after", None)
     extra: dict[str, Any] = {
         "action": "datacite_request",

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from app import outbox
+from app import metrics, outbox
 from app.clients.datacite import DataCiteClient
 from app.clients.errors import PermanentError, RemoteDoi, RemoteError
 from app.clients.remotes import Remotes
@@ -122,6 +122,7 @@ def bucket_taker(bucket: Any) -> Take:
         while True:
             grant = bucket.take()
             if grant.wait > 0:
+                metrics.observe_bucket_wait(grant.wait)
                 time.sleep(grant.wait)
             if grant.wait == 0 or grant.reserved:
                 return

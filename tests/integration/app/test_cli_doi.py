@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from app.cli import main
-from app.models import AuditLog, Intent
+from app.models import AuditLog, Intent, IntentEvent
 from app.services import reconcile
 from tests.fixtures.pipeline import wait_until
 from tests.fixtures.runtime import doiflow_environment
@@ -192,6 +192,4 @@ def test_the_reconcile_topic_reports_on_its_intent_and_fixes(
 
 
 def _events(session, intent_id):
-    from app.models import IntentEvent
-
     return session.scalars(select(IntentEvent).where(IntentEvent.intent_id == intent_id))
