@@ -64,6 +64,8 @@ VARIABLES = (
     "ARCHIVE_WEBHOOK_SECRET",
     "ARCHIVE_WEBHOOK_MAX_ATTEMPTS",
     "ARCHIVE_WEBHOOK_TIMEOUT",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "WORKER_METRICS_ADDRESS",
 )
 
 
@@ -146,6 +148,8 @@ class Settings:
     # tries ride out an archive down for about an hour.
     archive_webhook_max_attempts: int = 20
     archive_webhook_timeout: float = 10.0
+    # `host:port` of the worker host's metrics server (needs PROMETHEUS_MULTIPROC_DIR).
+    worker_metrics_address: str | None = None
 
     @property
     def datacite_configured(self) -> bool:
@@ -302,8 +306,27 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         archive_webhook_secret=webhook_secret,
         archive_webhook_max_attempts=webhook_attempts,
         archive_webhook_timeout=webhook_timeout,
+        worker_metrics_address=_load_metrics_address(source),
     )
     return settings
+
+
+ADDRESS_PATTERN = re.compile(r"^[A-Za-z0-9.:\[\]-]+:\d{1,5}$")
+
+
+def _load_metrics_address(source: Mapping[str, str]) -> str | None:
+    """WORKER_METRICS_ADDRESS `host:port`; it serves PROMETHEUS_MULTIPROC_DIR's figures."""
+    address = source.get("WORKER_METRICS_ADDRESS") or None
+    if address is None:
+        return None
+    if not ADDRESS_PATTERN.match(address):
+        raise ConfigError(f"WORKER_METRICS_ADDRESS must be host:port, not {address!r}")
+    if not source.get("PROMETHEUS_MULTIPROC_DIR"):
+        raise ConfigError(
+            "WORKER_METRICS_ADDRESS needs PROMETHEUS_MULTIPROC_DIR: the worker processes "
+            "write their figures there, the metrics server adds them up"
+        )
+    return address
 
 
 def _load_webhook(source: Mapping[str, str]) -> tuple[str | None, str | None, int, float]:

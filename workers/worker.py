@@ -43,6 +43,10 @@ try:
     _settings = load_settings()
     _check_bucket(_settings)
     broker = broker_module.install(broker_module.redis_broker(_settings, "workers"))
+    if _settings.worker_metrics_address is not None:
+        from workers.metrics import MetricsExposition
+
+        broker.add_middleware(MetricsExposition())
 except (ConfigError, ValueError) as error:
     sys.exit(f"doiflow worker: {error}")
 context.use(Runner(Runtime.from_settings(_settings), Remotes(_settings)))

@@ -145,7 +145,12 @@ def known_dois(session: Session, dataset_ids: Iterable[str] = ()) -> list[str]:
 
 
 def read_listing(
-    client: DataCiteClient, settings: Settings, take: Take, progress: Callable[[int], None]
+    client: DataCiteClient,
+    settings: Settings,
+    take: Take,
+    progress: Callable[[int], None] = lambda n: None,
+    *,
+    size: int = LIST_SIZE,
 ) -> Iterator[list[RemoteDoi]]:
     """DataCite's DOIs for our client and prefix, a page at a time, each read paced."""
     cursor: str | None = None
@@ -155,11 +160,11 @@ def read_listing(
             client_id=settings.datacite_user or "",
             prefix=settings.datacite_prefix or "",
             cursor=cursor,
-            size=LIST_SIZE,
+            size=size,
         )
         progress(len(records))
         yield records
-        if cursor is None or len(records) < LIST_SIZE:
+        if cursor is None or len(records) < size:
             return
 
 
