@@ -94,13 +94,6 @@ class Report:
     def counts(self) -> dict[str, int]:
         return {kind: sum(d.kind == kind for d in self.drifts) for kind in KINDS}
 
-    def unfixed(self, fixed: bool) -> int:
-        if not fixed:
-            return len(self.drifts)
-        return sum(d.kind not in FIXABLE for d in self.drifts) + max(
-            0, len({d.doi for d in self.drifts if d.kind in FIXABLE}) - self.queued
-        )
-
     def as_json(self) -> dict[str, Any]:
         return {
             "checked": self.checked,

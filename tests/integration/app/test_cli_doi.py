@@ -193,3 +193,9 @@ def test_the_reconcile_topic_reports_on_its_intent_and_fixes(
 
 def _events(session, intent_id):
     return session.scalars(select(IntentEvent).where(IntentEvent.intent_id == intent_id))
+
+
+def test_reconcile_says_so_when_datacite_fails(doi_cli, sandbox_control) -> None:
+    sandbox_control.inject({"method": "GET", "respond": {"status": 503}})
+    code, _ = doi_cli("reconcile", "--json")
+    assert code == 3
