@@ -19,6 +19,7 @@ import click
 from app.cli import ConfigProblem, runtime_from_environment
 from app.clients.errors import RemoteError
 from app.clients.remotes import Remotes
+from app.db import utcnow
 from app.services import audit, reconcile
 
 DATACITE_FAILED = 3
@@ -50,6 +51,7 @@ def reconcile_command(fix: bool, dataset_ids: tuple[str, ...], as_json: bool) ->
     with runtime.sessions() as session:
         known = reconcile.known_dois(session, dataset_ids)
     take = reconcile.bucket_taker(remotes.datacite_bucket)
+    read_at = utcnow()
     try:
         with _progress(len(known), "reading DataCite", as_json) as step:
             remote = reconcile.read(
@@ -58,11 +60,14 @@ def reconcile_command(fix: bool, dataset_ids: tuple[str, ...], as_json: bool) ->
     except RemoteError as error:
         click.echo(f"DataCite failed: {error}", err=True)
         sys.exit(DATACITE_FAILED)
-    report = reconcile.compare_all(runtime.sessions, settings, remote)
+    report = reconcile.compare_all(runtime.sessions, settings, remote, read_at=read_at)
     report.listed = not dataset_ids
     if fix and report.drifts:
+        actor = audit.cli_actor()
         with runtime.sessions.begin() as session:
-            report.queued = reconcile.fix(session, settings, report.drifts, actor=audit.cli_actor())
+            report.queued = reconcile.fix(
+                session, settings, report.drifts, actor=actor, read_at=read_at
+            )
     _summary(report, fix=fix, as_json=as_json)
 
 
@@ -72,7 +77,7 @@ def _summary(report: reconcile.Report, *, fix: bool, as_json: bool) -> None:
         f"{n} {kind}" for kind, n in counts.items()
     )
     if report.skipped:
-        line += f"; {report.skipped} in flight, left to their sync"
+        line += f"; {report.skipped} changed or in flight, left to their sync"
     if fix:
         line += f"; {report.queued} sync(s) queued"
     if not report.listed:

@@ -2,8 +2,8 @@
 
 Events: `job.finished`, `job.failed` (a publish run), `doi.reached_target` (a DOI is
 where the archive wants it: ready to show under "Cite as"), `doi.failed`, `hold.failed`.
-They are noticed where every change meets the database, at flush time (a `before_flush`
-listener on the process's session factory), so no call site can forget one; each
+They are noticed where every change meets the database, at flush time (`after_flush`
+listeners on the process's session factory), so no call site can forget one; each
 becomes an `archive_webhook` intent in the transaction of the change that caused it.
 
 Order per dataset: every event of a dataset has the key `webhook:{dataset}`, and the
@@ -30,6 +30,7 @@ from app.enums import DoiState, HoldState, IntentStatus, JobStatus
 from app.models import Doi, Intent, Job, LegalHold, Version, version_blobs
 from app.topics import ARCHIVE_WEBHOOK
 
+NOTICED = "doiflow_archive_events"  # session.info: events noticed by the flush under way
 EVENT_TYPES = ("job.finished", "job.failed", "doi.reached_target", "doi.failed", "hold.failed")
 # Within one flush: the hold, then the DOI it held up, then the job they end.
 RANK = {
@@ -46,14 +47,22 @@ def install(sessions: sessionmaker[Session], settings: Settings) -> None:
     if settings.archive_webhook_url is None:
         return
 
-    def before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    def after_flush(session: Session, _context: Any) -> None:
+        # Ids are assigned now and each attribute's history still shows what this flush
+        # changed; the intents are added once the flush is over (commit flushes them).
         with session.no_autoflush:
-            found = [e for obj in list(session.dirty) for e in _events_of(session, obj)]
+            changed = [*session.new, *session.dirty]
+            found = [e for obj in changed for e in _events_of(session, obj)]
+        session.info.setdefault(NOTICED, []).extend(found)
+
+    def after_flush_postexec(session: Session, _context: Any) -> None:
+        found = session.info.pop(NOTICED, [])
         found.sort(key=lambda e: (RANK.get(e["type"], 3), e["subject"]))
         for item in found:
             emit(session, item.pop("dataset"), item.pop("type"), item.pop("subject"), item)
 
-    event.listen(sessions, "before_flush", before_flush)
+    event.listen(sessions, "after_flush", after_flush)
+    event.listen(sessions, "after_flush_postexec", after_flush_postexec)
 
 
 def emit(session: Session, dataset: str, kind: str, subject: str, data: dict[str, Any]) -> Intent:

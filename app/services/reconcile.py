@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -90,6 +90,8 @@ class Report:
     drifts: list[Drift] = field(default_factory=list)
     queued: int = 0
     listed: bool = False  # unknown DOIs were looked for (a full run)
+    # When the reads began: a DOI changed since then may be newer than what we read.
+    read_at: datetime | None = None
 
     def counts(self) -> dict[str, int]:
         return {kind: sum(d.kind == kind for d in self.drifts) for kind in KINDS}
@@ -195,7 +197,8 @@ def compare_page(
             if record is not None and name.startswith(mine):
                 report.drifts.append(Drift(name, "unknown", None, record.state))
             continue
-        if row.state not in COMPARED or row.id in busy or row.in_doubt:
+        changed = report.read_at is not None and row.updated_at >= report.read_at
+        if row.state not in COMPARED or row.id in busy or row.in_doubt or changed:
             report.skipped += 1
             continue
         report.checked += 1
@@ -240,11 +243,18 @@ def _in_flight(session: Session, dois: list[Doi]) -> set[int]:
     return {by_key[k] for k in keys}
 
 
-def fix(session: Session, settings: Settings, drifts: list[Drift], *, actor: str) -> int:
+def fix(
+    session: Session,
+    settings: Settings,
+    drifts: list[Drift],
+    *,
+    actor: str,
+    read_at: datetime | None = None,
+) -> int:
     """Queue a look-first sync for every DOI with fixable drift; returns how many were queued.
 
-    Each DOI is locked and re-checked: one that changed since it was read (a sync queued
-    or in doubt meanwhile) is left to that sync.
+    Each DOI is locked and re-checked: one that changed since it was read (`read_at`; a
+    sync queued or in doubt meanwhile) is left to that sync.
     """
     by_doi: dict[str, list[Drift]] = {}
     for item in drifts:
@@ -254,6 +264,8 @@ def fix(session: Session, settings: Settings, drifts: list[Drift], *, actor: str
     for name, found in by_doi.items():
         doi = session.scalars(select(Doi).where(Doi.doi == name).with_for_update()).first()
         if doi is None or doi.in_doubt or doi.state == DoiState.DELETED.value:
+            continue
+        if read_at is not None and doi.updated_at >= read_at:
             continue
         if _in_flight(session, [doi]):
             continue
@@ -298,10 +310,14 @@ def read(
 
 
 def compare_all(
-    sessions: Callable[[], Any], settings: Settings, remote: dict[str, RemoteDoi | None]
+    sessions: Callable[[], Any],
+    settings: Settings,
+    remote: dict[str, RemoteDoi | None],
+    *,
+    read_at: datetime | None = None,
 ) -> Report:
     """Compare everything read, a page of DOIs per session."""
-    report = Report()
+    report = Report(read_at=read_at)
     names = list(remote)
     for start in range(0, len(names), PAGE):
         with sessions() as session:
@@ -329,6 +345,7 @@ class Plan:
 @dataclass
 class Outcome:
     remote: dict[str, RemoteDoi | None] = field(default_factory=dict)
+    read_at: datetime | None = None
     error: RemoteError | None = None
 
 
@@ -348,8 +365,9 @@ class ReconcileHandler:
         if client is None:
             return Outcome(error=PermanentError("DataCite is not configured in this worker"))
         take = bucket_taker(remotes.datacite_bucket)
-        listed = not plan.dataset_ids
-        return Outcome(read(client, remotes.settings, take, list(plan.known), listed=listed))
+        listed, read_at = not plan.dataset_ids, utcnow()
+        remote = read(client, remotes.settings, take, list(plan.known), listed=listed)
+        return Outcome(remote, read_at)
 
     def record(
         self,
@@ -363,10 +381,12 @@ class ReconcileHandler:
         """Compare, fix when asked, and keep the report on the intent's timeline."""
         if plan is None or decision is not None or not isinstance(outcome, Outcome):
             return None
-        report = Report(listed=not plan.dataset_ids)
+        report = Report(listed=not plan.dataset_ids, read_at=outcome.read_at)
         compare_page(session, settings, outcome.remote, report)
         if plan.fix and report.drifts:
-            report.queued = fix(session, settings, report.drifts, actor="doiflow:reconcile")
+            report.queued = fix(
+                session, settings, report.drifts, actor="doiflow:reconcile", read_at=report.read_at
+            )
         outbox.record_event(session, intent.id, "reconciled", **report.as_json())
         log.log(
             logging.WARNING if report.drifts else logging.INFO,

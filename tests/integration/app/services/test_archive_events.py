@@ -72,3 +72,16 @@ def test_a_doi_change_that_is_neither_its_target_nor_a_failure_is_no_event(
         "findable",
         f"doi:{doi.id}",
     )
+
+
+def test_a_job_created_finished_is_an_event_too(make_runtime) -> None:
+    # Without DataCite or S3 a publish job has nothing to wait for: it is born finished
+    runtime = make_runtime(datacite=False, **WEBHOOK)
+    create(runtime, "instant")
+    job_id = publish(runtime, "instant", "v1")
+    [event] = _events(runtime)
+    assert (event["type"], event["subject"], event["data"]["version"]) == (
+        "job.finished",
+        f"job:{job_id}",
+        "v1",
+    )
