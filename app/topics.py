@@ -19,6 +19,9 @@ class Topic:
     name: str
     queue: str
     handler: str  # "module:attribute" of the topic's runner Handler
+    # Longer than the relay's default time limit (a look and a write): for a topic whose
+    # one delivery reads much (reconcile). The heartbeat keeps its lease alive meanwhile.
+    time_limit_seconds: float | None = None
 
     def load_handler(self) -> Any:
         """Import the handler (workers only)."""
@@ -33,7 +36,13 @@ APPLY_HOLD = Topic("apply_hold", queue="holds", handler="app.services.hold_apply
 VERIFY_HOLDS = Topic("verify_holds", queue="holds", handler="app.services.hold_check:HANDLER")
 
 # Reads DataCite, so it is on the doi queue (the doi-worker makes every DataCite call).
-RECONCILE = Topic("doi.reconcile", queue="doi", handler="app.services.reconcile:HANDLER")
+# One delivery reads DataCite's whole listing: up to six hours, paced by the rate limit.
+RECONCILE = Topic(
+    "doi.reconcile",
+    queue="doi",
+    handler="app.services.reconcile:HANDLER",
+    time_limit_seconds=6 * 3600,
+)
 
 # Posts to the archive, neither DataCite nor S3: the general worker's queue.
 ARCHIVE_WEBHOOK = Topic("archive_webhook", queue="default", handler="app.services.webhooks:HANDLER")
