@@ -25,6 +25,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.down_until = 0.0
+        self.answers: list[tuple[int, dict[str, str]]] = []  # given first, one per request
         self.refused = 0
         self.received: list[tuple[dict, str, bytes]] = []  # (body, signature header, raw)
         self.lock = threading.Lock()
@@ -34,6 +35,14 @@ class Receiver:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
                 with receiver.lock:
+                    if receiver.answers:
+                        status, headers = receiver.answers.pop(0)
+                        receiver.refused += 1
+                        self.send_response(status)
+                        for name, value in headers.items():
+                            self.send_header(name, value)
+                        self.end_headers()
+                        return
                     if time.monotonic() < receiver.down_until:
                         receiver.refused += 1
                         self.send_response(503)
@@ -162,3 +171,34 @@ def test_a_refused_doi_tells_the_archive_it_failed_then_that_its_job_failed(
     failed = receiver.received[1][0]["data"]
     assert failed["state"] == "failed"
     assert "422" in failed["error"]
+
+
+def test_a_refused_event_fails_alone_and_a_throttled_one_waits_without_using_tries(
+    make_pipeline, receiver
+) -> None:
+    # Given an archive that refuses the first event for good (400), then asks doiflow to
+    # slow down (429, Retry-After 1 s), with one try per event
+    receiver.answers = [(400, {}), (429, {"Retry-After": "1"})]
+    pipeline = make_pipeline(
+        ARCHIVE_WEBHOOK_URL=receiver.url,
+        ARCHIVE_WEBHOOK_SECRET=SECRET,
+        ARCHIVE_WEBHOOK_MAX_ATTEMPTS="1",
+    )
+
+    # When a dataset is created and published
+    create(pipeline.runtime, "picky")
+    wait_until(lambda: receiver.refused == 1)
+    publish(pipeline.runtime, "picky", "v1")
+    wait_until(lambda: not open_intents(pipeline.runtime), timeout=30)
+
+    # Then the refused event failed, and every later one arrived, the throttled one too
+    with pipeline.runtime.sessions() as session:
+        rows = list(
+            session.scalars(
+                select(Intent).where(Intent.topic == "archive_webhook").order_by(Intent.id)
+            )
+        )
+    assert [r.status for r in rows] == ["failed"] + ["done"] * (len(rows) - 1)
+    assert "answered 400" in (rows[0].last_error or "")
+    assert receiver.ids() == [r.payload["event"]["id"] for r in rows[1:]]
+    assert receiver.refused == 2
