@@ -9,18 +9,16 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from app.cli import main
-from app.models import AuditLog, Intent, IntentEvent
-from app.services import reconcile
+from app.models import AuditLog
 from tests.fixtures.pipeline import wait_until
 from tests.fixtures.runtime import doiflow_environment
 from tests.support.lifecycle import (
     concept,
-    create,
     doi_state,
     open_intents,
-    publish,
     version_doi,
 )
+from tests.support.reconcile import settled
 
 
 @pytest.fixture
@@ -35,16 +33,6 @@ def doi_cli(monkeypatch, clean_database, redis_url, sandbox):
         return result.exit_code, result.stdout if result.exit_code != 2 else result.output
 
     return run
-
-
-def _settled(pipeline, datasets: list[str]) -> None:
-    """Every dataset published once, every DOI findable, nothing left queued."""
-    for name in datasets:
-        create(pipeline.runtime, name)
-        publish(pipeline.runtime, name, "v1")
-    dois = [version_doi(n, "v1") for n in datasets] + [concept(n) for n in datasets]
-    wait_until(lambda: all(doi_state(pipeline.runtime, d) == "findable" for d in dois))
-    wait_until(lambda: not open_intents(pipeline.runtime))
 
 
 def _seed_drift(control, pipeline) -> dict[str, str]:
@@ -83,7 +71,7 @@ def test_reconcile_reports_each_drift_once_fix_converges_and_a_second_run_is_cle
 ) -> None:
     # Given four published datasets, settled, and nothing drifting
     pipeline = make_pipeline()
-    _settled(pipeline, ["st", "ur", "md", "gn", "ok"])
+    settled(pipeline, ["st", "ur", "md", "gn", "ok"])
     code, output = doi_cli("reconcile", "--json")
     assert (code, json.loads(output)["drift"]) == (0, [])
     assert json.loads(output)["checked"] == 10
@@ -116,7 +104,7 @@ def test_reconcile_reports_each_drift_once_fix_converges_and_a_second_run_is_cle
     writes_by_fix = [
         r for r in pipeline.datacite_requests()[requests_before:] if r["method"] != "GET"
     ]
-    wait_until(lambda: not open_intents(pipeline.runtime))
+    wait_until(lambda: not open_intents(pipeline.runtime), timeout=60)
     with pipeline.runtime.sessions() as session:
         audited = session.scalars(select(AuditLog).where(AuditLog.action == "reconcile_fix"))
         assert sorted(a.target for a in audited) == sorted(
@@ -151,7 +139,7 @@ def test_reconcile_of_one_dataset_reads_only_its_dois(
     make_pipeline, doi_cli, sandbox_control
 ) -> None:
     pipeline = make_pipeline()
-    _settled(pipeline, ["one", "two"])
+    settled(pipeline, ["one", "two"])
     sandbox_control.remove(version_doi("two", "v1"))
     sandbox_control.clear_requests()
 
@@ -163,36 +151,6 @@ def test_reconcile_of_one_dataset_reads_only_its_dois(
     code, output = doi_cli("reconcile", "--dataset", "two", "--json")
     assert code == 1
     assert [d["kind"] for d in json.loads(output)["drift"]] == ["missing"]
-
-
-def test_the_reconcile_topic_reports_on_its_intent_and_fixes(
-    make_pipeline, sandbox_control
-) -> None:
-    # Given a settled dataset whose version DOI was hidden at DataCite by hand
-    pipeline = make_pipeline()
-    _settled(pipeline, ["nightly"])
-    hidden = version_doi("nightly", "v1")
-    sandbox_control.seed(
-        hidden, state="registered", attributes=sandbox_control.doi(hidden)["attributes"]
-    )
-
-    # When the clock's intent runs (as topic doi.reconcile, with fix)
-    with pipeline.runtime.sessions.begin() as session:
-        intent_id = reconcile.schedule(session, fix=True).id
-
-    # Then its timeline has the report, and the DOI is findable again at DataCite
-    wait_until(lambda: pipeline.remote_dois()[hidden] == "findable")
-    wait_until(lambda: not open_intents(pipeline.runtime))
-    with pipeline.runtime.sessions() as session:
-        intent = session.get(Intent, intent_id)
-        assert (intent.topic, intent.queue, intent.status) == ("doi.reconcile", "doi", "done")
-        [event] = [e for e in _events(session, intent_id) if e.kind == "reconciled"]
-        assert event.data["counts"]["state"] == 1
-        assert event.data["queued"] == 1
-
-
-def _events(session, intent_id):
-    return session.scalars(select(IntentEvent).where(IntentEvent.intent_id == intent_id))
 
 
 def test_reconcile_says_so_when_datacite_fails(doi_cli, sandbox_control) -> None:

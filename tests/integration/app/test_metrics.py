@@ -53,11 +53,11 @@ def test_metrics_match_the_database_after_a_small_workload(make_pipeline) -> Non
     # When three datasets are created, two published, and one version DOI refused
     for name in ("m1", "m2", "m3"):
         create(pipeline.runtime, name)
-    wait_until(lambda: not open_intents(pipeline.runtime))
+    wait_until(lambda: not open_intents(pipeline.runtime), timeout=60)
     pipeline.inject({"method": "PUT", "doi": version_doi("m2", "v1"), "respond": {"status": 422}})
     publish(pipeline.runtime, "m1", "v1")
     publish(pipeline.runtime, "m2", "v1")
-    wait_until(lambda: not open_intents(pipeline.runtime))
+    wait_until(lambda: not open_intents(pipeline.runtime), timeout=60)
     after = _scrape(client)
 
     # Then the counts are the database's
@@ -128,7 +128,7 @@ def test_holds_per_state_follow_the_database(make_pipeline, s3_settings, buckets
         metadata=metadata(),
         blobs=blobs,
     )
-    wait_until(lambda: not open_intents(pipeline.runtime))
+    wait_until(lambda: not open_intents(pipeline.runtime), timeout=60)
     scraped = _scrape(create_app(runtime=pipeline.runtime).test_client())
     with pipeline.runtime.sessions() as session:
         held = dict(
