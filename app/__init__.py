@@ -19,18 +19,22 @@ MAX_CONTENT_LENGTH = 64 * 1024 * 1024
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
-    """Build the web app; without arguments the settings come from the environment."""
+    """Build the web app; without arguments the settings come from the environment.
+
+    From the environment, the start-up checks run first (`app.startup`, once, no
+    waiting: gunicorn's master already waited for the database, see
+    `app.gunicorn_config`); a StartupError stops the worker from booting.
+    """
     from flask import Flask
     from flask.json.provider import DefaultJSONProvider
 
     from app.api import bp as api_blueprint
     from app.api.context import EXTENSION
     from app.api.errors import register_routing_errors
-    from app.config import load_settings
     from app.runtime import Runtime
 
     if runtime is None:
-        runtime = Runtime.from_settings(settings or load_settings())
+        runtime = Runtime.from_settings(settings or _settings_from_environment())
     elif settings is not None and settings != runtime.settings:
         raise ValueError("create_app: the runtime was built from other settings")
     app = Flask(__name__)
@@ -50,6 +54,27 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_url_rule("/healthz", "healthz", _healthz)
     app.add_url_rule("/metrics", "metrics", _metrics)
     return app
+
+
+def _settings_from_environment() -> Settings:
+    """`app.startup.prepare("web")`, once, without waiting; a database that does not
+    answer now is no reason to stop (requests answer 503 until it does), a bad setting
+    or a schema behind the migrations is."""
+    import logging
+
+    from app import startup
+    from app.config import load_settings
+
+    try:
+        return startup.prepare("web", wait=False)
+    except startup.StartupError as error:
+        if error.exit_code != startup.EXIT_UNREACHABLE:
+            raise
+        logging.getLogger("doiflow.startup").warning(
+            "database unreachable while the web worker starts; serving 503 until it answers",
+            extra={"action": "startup_unreachable", "error": str(error)},
+        )
+        return load_settings()
 
 
 def _healthz() -> dict[str, str]:

@@ -14,8 +14,7 @@ from importlib.metadata import entry_points
 
 import click
 
-from app import logs
-from app.config import ConfigError, load_settings
+from app import logs, startup
 from app.runtime import Runtime
 
 COMMAND_GROUP = "doiflow.commands"
@@ -48,20 +47,35 @@ def _plugins() -> list:
     return list(entry_points(group=COMMAND_GROUP))
 
 
-def runtime_from_environment() -> Runtime:
-    """The Runtime of a command, or a one-line ConfigProblem."""
+def runtime_from_environment(
+    process: str = "cli", *, redis: bool = False, schema_check: bool = True, wait: bool = False
+) -> Runtime:
+    """The Runtime of a command once `app.startup` passed; else its one line and exit code.
+
+    One-shot commands (the default) fail at once when the database is unreachable;
+    long-running ones pass `wait=True` and retry with backoff until it answers.
+    """
     try:
-        return Runtime.from_settings(load_settings())
-    except ConfigError as error:
-        raise ConfigProblem(str(error)) from None
+        settings = startup.prepare(process, redis=redis, schema_check=schema_check, wait=wait)
+    except startup.StartupError as error:
+        startup.refuse(process, error)
+    return Runtime.from_settings(settings)
 
 
-def configure_logging(default_format: str = "json", level: str | None = None) -> None:
-    """LOG_FORMAT (json|text) and LOG_LEVEL from the environment; secrets scrubbed."""
+def configure_logging(
+    default_format: str = "json", level: str | None = None, *, process: str | None = None
+) -> None:
+    """LOG_FORMAT (json|text) and LOG_LEVEL from the environment; secrets scrubbed.
+
+    A bad value is the start-up check's one line and exit 2, naming the command.
+    """
     try:
         logs.configure_from_environment(default_format, level)
     except ValueError as error:
-        raise ConfigProblem(str(error)) from None
+        if process is None:
+            context = click.get_current_context(silent=True)
+            process = (context.invoked_subcommand if context else None) or "cli"
+        startup.refuse(process, startup.StartupError(str(error), startup.EXIT_CONFIG))
 
 
 @click.group(cls=PluginGroup)
@@ -84,7 +98,7 @@ def db_upgrade(revision: str) -> None:
     """Apply alembic migrations (the Procfile's release step)."""
     from app.schema import upgrade
 
-    runtime = runtime_from_environment()
+    runtime = runtime_from_environment("db upgrade", schema_check=False)
     click.echo(f"upgrading {runtime.settings.redacted()['database_url']} to {revision}")
     upgrade(runtime.settings.database_url, revision)
     click.echo("schema is up to date")
@@ -98,7 +112,7 @@ def create_token(name: str, scopes: str) -> None:
     from app.services import tokens
     from app.services.errors import ServiceError
 
-    runtime = runtime_from_environment()
+    runtime = runtime_from_environment("create-token")
     try:
         with runtime.sessions.begin() as session:
             token, plain = tokens.create_token(session, name, tokens.parse_scopes(scopes))
@@ -126,7 +140,7 @@ def create_admin(email: str, role: str, update: bool) -> None:
     from app.services.errors import ServiceError
 
     password = _read_password()
-    runtime = runtime_from_environment()
+    runtime = runtime_from_environment("create-admin")
     try:
         with runtime.sessions.begin() as session:
             if update:

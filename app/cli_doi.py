@@ -38,7 +38,7 @@ def doi() -> None:
 @click.option("--json", "as_json", is_flag=True, help="A JSON report on stdout.")
 def reconcile_command(fix: bool, dataset_ids: tuple[str, ...], as_json: bool) -> None:
     """Every DOI doiflow knows against DataCite: state, URL, metadata, missing, unknown."""
-    runtime = runtime_from_environment()
+    runtime = runtime_from_environment("doi")
     context = click.get_current_context()
     context.call_on_close(runtime.close)
     settings = runtime.settings

@@ -181,7 +181,7 @@ def release(key: str, version_id: str, reason: str, as_json: bool) -> None:
 
 def _s3_runtime(**options: Any) -> tuple[Runtime, StorageClient]:
     """The command's database and S3 client, closed when the command ends."""
-    runtime = runtime_from_environment()
+    runtime = runtime_from_environment("holds")
     if not runtime.settings.s3_configured:
         runtime.close()
         raise ConfigProblem("S3_BUCKET is not set: there are no legal holds to manage")

@@ -9,6 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit, urlunsplit
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 SECRET_FIELDS = frozenset(
@@ -58,6 +61,7 @@ VARIABLES = (
     "HOLD_BATCH_SIZE",
     "ADMIN_ENABLED",
     "ADMIN_SNAPSHOT_SECONDS",
+    "STASH_RETENTION_SECONDS",
     "LOG_FORMAT",
     "LOG_LEVEL",
     "ARCHIVE_WEBHOOK_URL",
@@ -141,6 +145,9 @@ class Settings:
     health_silent_seconds: float = 300.0  # intents enqueued and no delivery finished since
     admin_enabled: bool = True  # the /admin pages (they need a real SECRET_KEY)
     admin_snapshot_seconds: float = 30.0  # the dashboard's counts are at most this old
+    # How long a stash (the DataCite record taken before a DELETE or hide) is kept, and so
+    # how long a deleted dataset or version can be restored.
+    stash_retention_seconds: float = 30 * 24 * 3600.0
     # Events posted to the archive (job finished/failed, DOI at target/failed, hold failed).
     archive_webhook_url: str | None = None
     archive_webhook_secret: str | None = field(default=None, repr=False)
@@ -195,6 +202,51 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+DATABASE_URL_ACCEPTED = (
+    "a PostgreSQL URL such as postgresql://user:password@host:5432/doiflow "
+    "(Heroku's postgres:// too), or sqlite:///path/to/file.db for the embedded default"
+)
+DATABASE_DRIVERS = ("postgresql+psycopg", "sqlite")
+
+
+def check_database_url(url: str) -> str:
+    """The normalised DATABASE_URL; ConfigError naming what is accepted for anything else."""
+    normalised = normalise_database_url(url.strip())
+    try:
+        parsed = make_url(normalised)
+        parsed.port  # noqa: B018 - a port that is not a number raises here
+    except (ArgumentError, ValueError):
+        parsed = None
+    if parsed is None or parsed.drivername not in DATABASE_DRIVERS:
+        raise ConfigError(f"DATABASE_URL must be {DATABASE_URL_ACCEPTED}, not {redact_url(url)!r}")
+    if parsed.drivername != "sqlite" and not parsed.database:
+        raise ConfigError(f"DATABASE_URL must name a database ({DATABASE_URL_ACCEPTED})")
+    return normalised
+
+
+REDIS_URL_ACCEPTED = "a redis:// or rediss:// URL such as redis://host:6379/0"
+
+
+def check_redis_url(url: str | None) -> str | None:
+    """REDIS_URL as given, or None; ConfigError naming what is accepted when malformed."""
+    if url is None:
+        return None
+    parts = urlsplit(url.strip())
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    database = parts.path.lstrip("/")
+    if (
+        parts.scheme not in ("redis", "rediss")
+        or not parts.hostname
+        or not port_ok
+        or not (database == "" or database.isdigit())
+    ):
+        raise ConfigError(f"REDIS_URL must be {REDIS_URL_ACCEPTED}, not {redact_url(url)!r}")
+    return url.strip()
 
 
 def parse_bool(name: str, raw: str | None, default: bool) -> bool:
@@ -257,8 +309,8 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
     )
     webhook_url, webhook_secret, webhook_attempts, webhook_timeout = _load_webhook(source)
     settings = Settings(
-        database_url=normalise_database_url(database_url),
-        redis_url=get("REDIS_URL") or None,
+        database_url=check_database_url(database_url),
+        redis_url=check_redis_url(get("REDIS_URL") or None),
         port=int(parse_number("PORT", get("PORT"), 5000, minimum=1)),
         secret_key=get("SECRET_KEY", ""),
         **datacite,
@@ -301,6 +353,9 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
         admin_enabled=parse_bool("ADMIN_ENABLED", get("ADMIN_ENABLED"), True),
         admin_snapshot_seconds=parse_number(
             "ADMIN_SNAPSHOT_SECONDS", get("ADMIN_SNAPSHOT_SECONDS"), 30.0
+        ),
+        stash_retention_seconds=parse_number(
+            "STASH_RETENTION_SECONDS", get("STASH_RETENTION_SECONDS"), 30 * 24 * 3600.0
         ),
         archive_webhook_url=webhook_url,
         archive_webhook_secret=webhook_secret,

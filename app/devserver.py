@@ -35,39 +35,48 @@ DEV_DEFAULTS = {
     "RELAY_POLL_SECONDS": "0.2",
 }
 DEV_ADMIN = "dev@localhost"
+DEV_TOKEN_SCOPES = ["read", "write", "operator"]
+SANDBOX_PORT = 5300  # stable, so the printed commands stay right across restarts
+VAR = Path("var")
 
 
 @click.command("dev")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=None, help="Default: $PORT or 5000.")
-def dev(host: str, port: int | None) -> None:
+@click.option(
+    "--sandbox-port",
+    type=int,
+    default=SANDBOX_PORT,
+    show_default=True,
+    help="The in-process DataCite sandbox's port (0: any free one).",
+)
+def dev(host: str, port: int | None, sandbox_port: int) -> None:
     """Run API, relay, workers, a DataCite sandbox and an S3 in one process (SQLite, no Redis)."""
     from werkzeug.serving import make_server
 
     from app import create_app
     from app.cli import configure_logging
-    from app.schema import upgrade
-    from app.services import tokens
     from workers.embedded import EmbeddedWorkers
 
-    configure_logging(default_format="text")
+    configure_logging(default_format="text", process="dev")
     port = port or int(os.environ.get("PORT", "5000"))
-    sandbox = _start_sandbox_unless_configured()
+    VAR.mkdir(exist_ok=True)
+    sandbox = _start_sandbox_unless_configured(sandbox_port, VAR / "sandbox.json")
     s3 = _start_s3_unless_configured()
-    Path("var").mkdir(exist_ok=True)
     try:
         settings = load_settings(
             **DEV_DEFAULTS,
-            SECRET_KEY=_kept_secret(Path("var/secret-key")),
+            SECRET_KEY=_kept_secret(VAR / "secret-key"),
             LANDING_URL_TEMPLATE=f"http://{host}:{port}/datasets/{{dataset}}/{{version}}",
         )
     except ConfigError as error:
-        raise click.ClickException(str(error)) from None
-    upgrade(settings.database_url)
+        from app import startup
+
+        startup.refuse("dev", startup.StartupError(str(error), startup.EXIT_CONFIG))
+    _quiet_upgrade(settings.database_url)
     runtime = Runtime.from_settings(settings)
-    with runtime.sessions.begin() as session:
-        _, token = tokens.create_token(session, "dev", ["read", "write", "operator"])
-    admin_password = _dev_admin(runtime, Path("var/dev-admin-password"))
+    token = _kept_token(runtime, VAR / "dev-api-token")
+    admin_password = _dev_admin(runtime, VAR / "dev-admin-password")
     server = make_server(host, port, create_app(runtime=runtime), threaded=True)
     with EmbeddedWorkers(runtime):
         _print_welcome(f"http://{host}:{port}", token, runtime, sandbox, s3, admin_password)
@@ -85,17 +94,62 @@ def dev(host: str, port: int | None) -> None:
         s3.stop()
 
 
-def _start_sandbox_unless_configured() -> SandboxServer | None:
-    """Start the in-process DataCite sandbox and point DATACITE_* at it, unless set."""
+def _quiet_upgrade(database_url: str) -> None:
+    """Bring the SQLite schema to head without alembic's INFO lines (a first try needs none)."""
+    import logging
+
+    from app.schema import upgrade
+
+    migration_log = logging.getLogger("alembic.runtime.migration")
+    level = migration_log.level
+    migration_log.setLevel(logging.WARNING)
+    try:
+        upgrade(database_url)
+    finally:
+        migration_log.setLevel(level)
+
+
+def _kept_token(runtime: Runtime, path: Path) -> str:
+    """The API token kept in `path` while it is still valid; else a new one, kept there."""
+    from app.services import tokens
+
+    if path.exists():
+        kept = path.read_text().strip()
+        with runtime.sessions.begin() as session:
+            if kept and tokens.authenticate(session, kept) is not None:
+                return kept
+    with runtime.sessions.begin() as session:
+        _, plain = tokens.create_token(session, "dev", DEV_TOKEN_SCOPES)
+    path.write_text(plain + "\n")
+    path.chmod(0o600)
+    return plain
+
+
+def _start_sandbox_unless_configured(port: int, state: Path) -> SandboxServer | None:
+    """Start the in-process DataCite sandbox and point DATACITE_* at it, unless set.
+
+    Its DOIs are kept in `state` (next to the SQLite file), so a restart finds in the
+    sandbox what doiflow's database says is there.
+    """
     if os.environ.get("DATACITE_API_URL"):
         return None
     from ops.sandbox import SandboxServer
 
     password = secrets.token_urlsafe(12)
     sandbox = SandboxServer(
-        host="127.0.0.1", port=0, users={"DEV.DOIFLOW": password}, prefixes=["10.80507"]
+        host="127.0.0.1",
+        port=port,
+        users={"DEV.DOIFLOW": password},
+        prefixes=["10.80507"],
+        state_path=state,
     )
-    sandbox.start()
+    try:
+        sandbox.start()
+    except OSError as error:
+        raise click.ClickException(
+            f"the DataCite sandbox cannot listen on 127.0.0.1:{port} ({error.strerror}): "
+            "pass --sandbox-port with a free port (0: any), or set DATACITE_API_URL"
+        ) from None
     os.environ.update(
         DATACITE_API_URL=sandbox.url,
         DATACITE_USER="DEV.DOIFLOW",
@@ -176,8 +230,9 @@ def _print_welcome(
 ) -> None:
     settings = runtime.settings
     sandbox_url = settings.datacite_api_url
+    state = f" (in-process sandbox, its DOIs kept in {VAR / 'sandbox.json'})"
     broker = "Redis" if settings.redis_url else "in-memory, worker threads in this process"
-    where = " (in-process sandbox)" if sandbox else ""
+    where = state if sandbox else ""
     publish = str(settings.doi_publish).lower()
     s3_url, bucket = settings.s3_endpoint_url or "AWS", settings.s3_bucket
     s3_where = " (in-process moto: for a first try, it keeps nothing)" if s3 else ""
@@ -188,7 +243,7 @@ def _print_welcome(
         f"""
 doiflow is running (embedded default)
   API            {url}/api   (OpenAPI: {url}/api/openapi.json)
-  API token      {token}
+  API token      {token}   (kept in {VAR / "dev-api-token"})
   admin page     {url}/admin   (log in as {login})
   database       {settings.redacted()["database_url"]}
   broker         {broker}
@@ -199,7 +254,7 @@ doiflow is running (embedded default)
 Try it:
   curl -s -X POST {url}/api/datasets -H 'Authorization: Bearer {token}' \\
        -H 'Content-Type: application/json' \\
-       -d '{{"id": "demo-1", "metadata": {{"titles": [{{"title": "A first dataset"}}]}}}}'
+       -d '{{"id": "demo-1", "metadata": {DEMO_METADATA}}}'
   curl -s {url}/api/datasets/demo-1 -H 'Authorization: Bearer {token}'
   curl -s {sandbox_url}/__sandbox/dois
 

@@ -20,7 +20,12 @@ class Logger(glogging.Logger):
     def setup(self, cfg: Any) -> None:
         """Set gunicorn's handlers up, then give them, and the root logger, our formatter."""
         super().setup(cfg)
-        handler = logs.configure_from_environment()
+        try:
+            handler = logs.configure_from_environment()
+        except ValueError as error:  # a bad LOG_FORMAT: one line and exit 2, as app.startup
+            from app import startup
+
+            startup.refuse("web", startup.StartupError(str(error), startup.EXIT_CONFIG))
         for log in (self.error_log, self.access_log):
             for own in log.handlers:
                 own.setFormatter(handler.formatter)

@@ -56,6 +56,14 @@ class Dataset(Base):
     versions: Mapped[list[Version]] = relationship(
         back_populates="dataset", order_by="Version.id", lazy="selectin"
     )
+    # Read-only: DOIs are written as rows of their own. Loaded when first read, or set
+    # by the code that creates the concept, so the answer to a create reads nothing back.
+    concept_doi: Mapped[Doi | None] = relationship(
+        primaryjoin="and_(Dataset.id == foreign(Doi.dataset_id), Doi.kind == 'concept')",
+        viewonly=True,
+        uselist=False,
+        lazy="select",
+    )
 
 
 version_blobs = Table(
@@ -212,6 +220,39 @@ class Doi(Base):
     def needs_look(self) -> bool:
         """DataCite may hold it in a state we do not know (a re-drive sets this too)."""
         return self.in_doubt
+
+
+class Stash(Base):
+    """DataCite's record of a DOI, committed before a DELETE or hide: what a restore needs.
+
+    One per destructive intent (a crash between the stash and the call re-uses it).
+    `content` is the JSON text of the attributes as DataCite returned them, kept as text
+    with its SHA-256 so a damaged row is recognised (and treated as absent), never
+    trusted; `found` is false when the look answered 404: nothing remote to keep.
+    """
+
+    __tablename__ = "stashes"
+    __table_args__ = (
+        CheckConstraint("action IN ('delete', 'hide')", name="action"),
+        Index("ix_stashes_doi_taken", "doi_id", "taken_at"),
+        Index("ix_stashes_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    doi_id: Mapped[int] = mapped_column(ForeignKey("dois.id"))
+    intent_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    action: Mapped[str] = mapped_column(String(16))
+    found: Mapped[bool] = mapped_column(Boolean)
+    remote_state: Mapped[str | None] = mapped_column(String(16))
+    url: Mapped[str | None] = mapped_column(String(2048))
+    content: Mapped[str | None] = mapped_column(Text)
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    # doiflow's fingerprint of the metadata DataCite had confirmed when the stash was taken.
+    metadata_hash: Mapped[str | None] = mapped_column(String(64))
+    # The dataset row the DOI belonged to then: a restore refuses a dataset id reused since.
+    dataset_created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class DoiTransition(Base):

@@ -77,10 +77,22 @@ def add(
     return intent
 
 
-def notify(session: Session) -> None:
-    """Wake the relay when this transaction commits (Postgres only; SQLite polls)."""
-    if is_postgres(session):
+def notify(session: Session, *, due: datetime | None = None) -> None:
+    """Wake the relay when this transaction commits (Postgres only; SQLite polls).
+
+    With `due` (an intent sent back to wait: a retry, a snooze, a rate-limit slot) the
+    notification only tells the relay when to look next: it moves its wake-up earlier
+    instead of running a pass now. Without it, a relay that saw nothing pending would
+    sleep its whole poll interval past the slot, and the intents it then finds overdue
+    would leave together, a burst the remote's own rate limit refuses.
+    """
+    if not is_postgres(session):
+        return
+    if due is None:
         session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    else:
+        # A number formatted here, never caller text: safe as a literal.
+        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}, '{due.timestamp():.6f}'"))
 
 
 def claim_due(
@@ -187,7 +199,7 @@ def retry_later(
     lease_token: str,
     *,
     delay_seconds: float,
-    error: str,
+    error: str | None,
     attempts_delta: int = 0,
     payload: dict[str, Any] | None = None,
 ) -> datetime:
@@ -205,6 +217,7 @@ def retry_later(
     if payload is not None:
         values["payload"] = payload
     _guarded(session, intent_id, lease_token, **values)
+    notify(session, due=due)
     return due
 
 
@@ -239,9 +252,14 @@ def discard(session: Session, intent_id: int, *, reason: str) -> bool:
     return row is not None
 
 
-def record_event(session: Session, intent_id: int, kind: str, **data: Any) -> None:
-    """Append one event to the intent's timeline."""
-    session.add(IntentEvent(intent_id=intent_id, kind=kind, data=data))
+def record_event(
+    session: Session, intent_id: int, kind: str, *, at: datetime | None = None, **data: Any
+) -> None:
+    """Append one event to the intent's timeline (`at`: when it happened, if not now)."""
+    event = IntentEvent(intent_id=intent_id, kind=kind, data=data)
+    if at is not None:
+        event.at = at
+    session.add(event)
 
 
 def lag_seconds(session: Session, *, now: datetime | None = None) -> float:

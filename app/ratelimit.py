@@ -55,6 +55,21 @@ return {tostring(wait), reserved}
 RESERVE_AHEAD_SECONDS = 3600
 
 
+# The share of DataCite's burst we leave unused. Our bucket and DataCite's refill at the
+# same rate, but a request reaches DataCite a little after its token was taken here,
+# and by a varying amount (a busy worker, a late relay): requests taken in a row can
+# arrive closer together than they were taken. Starting from a smaller burst keeps
+# DataCite's bucket that many tokens ahead of ours, so such bunching meets a token
+# there instead of a 429. The steady rate is the limit's own; only the burst is smaller.
+HEADROOM = 0.2
+
+
+def burst(limit: Limit) -> int:
+    """Our bucket's capacity: the limit's burst less the headroom (whole tokens only, so
+    a small test limit such as 2/600s keeps its burst)."""
+    return max(1, limit.count - int(limit.count * HEADROOM))
+
+
 def max_debt(limit: Limit) -> float:
     """The most tokens the bucket may owe to reservations."""
     return max(float(limit.count), limit.rate * RESERVE_AHEAD_SECONDS)
@@ -79,7 +94,7 @@ class RedisTokenBucket:
 
     def take(self) -> Grant:
         """Take (or reserve) a token."""
-        args = [self.limit.count, self.limit.rate, max_debt(self.limit)]
+        args = [burst(self.limit), self.limit.rate, max_debt(self.limit)]
         wait, reserved = self._take(keys=[self.key], args=args)
         return Grant(float(wait), bool(int(reserved)))
 
@@ -92,13 +107,13 @@ class LocalTokenBucket:
 
     def __init__(self, limit: Limit) -> None:
         self.limit = limit
-        self._tokens = float(limit.count)
+        self._tokens = float(burst(limit))
         self._at = time.monotonic()
         self._lock = threading.Lock()
 
     def take(self) -> Grant:
         """Take (or reserve) a token."""
-        capacity, rate, debt = self.limit.count, self.limit.rate, max_debt(self.limit)
+        capacity, rate, debt = burst(self.limit), self.limit.rate, max_debt(self.limit)
         with self._lock:
             now = time.monotonic()
             self._tokens = min(capacity, self._tokens + (now - self._at) * rate)

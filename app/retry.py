@@ -23,6 +23,9 @@ class Verdict(StrEnum):
     RETRY = "retry"  # transient: try again after a backoff, the attempt is spent
     SNOOZE = "snooze"  # throttled: try again later, the attempt is given back
     FAIL = "fail"  # permanent, or attempts or age exhausted: a person must act
+    # A step of a handler's choreography is done (e.g. the stash before a DELETE): the
+    # same intent is delivered again at once for the next step, no attempt spent, no error.
+    CONTINUE = "continue"
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ remote service, with no database transaction open:
 1. prepare: start the delivery (renew the lease, count the attempt, fenced by the
    lease token) and let the handler decide, in one transaction;
 2. execute: the handler's remote step, its calls collected for the timeline;
-3. record: re-take the lease, let the handler apply the outcome, and settle the
-   intent (done, retry, snooze or fail: one retry decision, `app.retry`) in a second
-   transaction, fenced by the lease so a superseded delivery changes nothing.
+3. record: let the handler apply the outcome and settle the intent (done, retry,
+   snooze or fail: one retry decision, `app.retry`) in a second transaction whose
+   settling UPDATE is fenced by the lease token: a superseded delivery's transaction
+   matches nothing there and rolls back whole, so it changes nothing.
 
 Anything that is not a remote answer (a bug, a Redis error) is caught at each step,
 recorded on the intent and the handler's row, and retried like a transient error,
@@ -89,9 +90,17 @@ class Delivery:
     intent_id: int
     lease_token: str
     plan: Any
-    attempt: int
+    # The intent as its start left it (attempt counted, lease renewed). Only this
+    # delivery changes a leased intent, so recording needs no second read: the fenced
+    # UPDATE that settles it is the lease check, and rolls everything back if lost.
+    intent: Intent
     outcome: Any = None
     calls: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def attempt(self) -> int:
+        """This delivery's attempt number (counted when it started)."""
+        return self.intent.attempts
 
 
 class Runner:
@@ -132,7 +141,7 @@ class Runner:
                     outbox.complete(session, intent_id, lease_token)
                     outbox.record_event(session, intent_id, "done", reason="nothing to do")
                     return None
-                return Delivery(handler, intent_id, lease_token, plan, intent.attempts)
+                return Delivery(handler, intent_id, lease_token, plan, intent)
         except Exception as exc:  # a bug or a database error: recorded, retried, bounded
             log.exception("delivery failed to start", extra={"action": "delivery_crashed"})
             crash = UnexpectedError(exc, phase="preparing")
@@ -158,20 +167,17 @@ class Runner:
         handler, intent_id = delivery.handler, delivery.intent_id
         try:
             with self.runtime.sessions.begin() as session:
-                intent = outbox.lock_leased(session, intent_id, delivery.lease_token)
-                if intent is None:
-                    raise outbox.LeaseLostError(f"intent {intent_id}: lease lost")
-                outcome = delivery.outcome
+                intent, outcome = delivery.intent, delivery.outcome
                 error: RemoteError | None = outcome.error
                 decision = None if error is None else self._decide(handler, intent, error)
                 override = handler.record(
                     session, self.settings, intent, delivery.plan, outcome, decision
                 )
-                if override is not None:
+                if override is not None and override.verdict is Verdict.CONTINUE:
+                    decision = override
+                elif override is not None:
                     decision, error = override, error or RemoteError(override.reason)
-                # Added last, so the calls and the verdict leave in one multi-row INSERT.
-                _record_calls(session, intent_id, delivery.calls)
-                self._settle(session, intent, decision, error)
+                self._settle(session, intent, decision, error, made=delivery.calls)
         except outbox.LeaseLostError:
             # Superseded while we called out (lease expired, rescued, re-delivered): the
             # newer delivery decides. The calls we made still belong in the timeline.
@@ -223,12 +229,21 @@ class Runner:
         error: RemoteError | None,
         *,
         attempts_delta: int = 0,
+        made: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Apply the one retry decision to the intent, fenced by its lease."""
+        """Apply the one retry decision to the intent, fenced by its lease.
+
+        The calls made are added after the fenced UPDATE, with the verdict, so they
+        leave in one multi-row INSERT (and not at all when the lease was lost).
+        """
         token = intent.lease_token or ""
+        if decision is not None and decision.verdict is Verdict.CONTINUE:
+            self._continue(session, intent, decision, made or [])
+            return
         metrics.count_delivery(intent.topic, None if decision is None else error)
         if decision is None or error is None:
             outbox.complete(session, intent.id, token)
+            _record_calls(session, intent.id, made or [])
             outbox.record_event(session, intent.id, "done")
             # A successor waiting for this key (coalesced, so never NOTIFYed) is claimable
             # now: wake the relay instead of leaving it to the next poll.
@@ -258,6 +273,7 @@ class Runner:
                     "error": text,
                 },
             )
+        _record_calls(session, intent.id, made or [])
         outbox.record_event(
             session,
             intent.id,
@@ -266,6 +282,29 @@ class Runner:
             reason=decision.reason,
             error=str(error)[:1000],
         )
+
+    def _continue(
+        self,
+        session: Session,
+        intent: Intent,
+        decision: RetryDecision,
+        made: list[dict[str, Any]],
+    ) -> None:
+        """A step done, the next one due now: the same intent, its attempt given back."""
+        outbox.retry_later(
+            session,
+            intent.id,
+            intent.lease_token or "",
+            delay_seconds=0.0,
+            error=None,
+            attempts_delta=-1,
+            # A rate-limit reservation was spent on this step's call.
+            payload={k: v for k, v in intent.payload.items() if k != RESERVATION},
+        )
+        _record_calls(session, intent.id, made)
+        outbox.record_event(session, intent.id, Verdict.CONTINUE.value, reason=decision.reason)
+        outbox.notify(session)
+        log.info("next step queued", extra={"action": "intent_continue", "reason": decision.reason})
 
     def _record_crash(
         self,
@@ -281,7 +320,6 @@ class Runner:
                 intent = outbox.lock_leased(session, intent_id, lease_token)
                 if intent is None:
                     return
-                _record_calls(session, intent_id, made)
                 # A crash while preparing rolled its start back: spend the attempt here.
                 delta = 1 if error.phase == "preparing" else 0
                 attempts = intent.attempts + delta
@@ -302,7 +340,7 @@ class Runner:
                     log.exception(
                         "handler could not record the crash", extra={"action": "delivery_crashed"}
                     )
-                self._settle(session, intent, decision, error, attempts_delta=delta)
+                self._settle(session, intent, decision, error, attempts_delta=delta, made=made)
         except Exception:
             # The database itself is failing: the lease expires, the relay re-delivers.
             log.exception("could not record the crash", extra={"action": "delivery_crashed"})
@@ -310,7 +348,8 @@ class Runner:
 
 def _record_calls(session: Session, intent_id: int, made: list[dict[str, Any]]) -> None:
     for call in made:
-        outbox.record_event(session, intent_id, "call", **call)
+        data = dict(call)
+        outbox.record_event(session, intent_id, "call", at=data.pop("at", None), **data)
 
 
 def _payload_after(

@@ -13,6 +13,7 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.database",
+    "tests.fixtures.redis",
     "tests.fixtures.runtime",
     "tests.fixtures.pipeline",
     "tests.fixtures.api",

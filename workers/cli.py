@@ -25,7 +25,7 @@ def relay() -> None:
     from workers.broker import install, redis_broker
     from workers.relay import Relay
 
-    runtime = runtime_from_environment()
+    runtime = runtime_from_environment("relay", redis=True, wait=True)
     try:
         broker = install(redis_broker(runtime.settings, "relay"))
     except ConfigError as error:
@@ -49,6 +49,7 @@ def worker(dramatiq_args: tuple[str, ...]) -> None:
     """
     from dramatiq import cli as dramatiq_cli
 
-    runtime_from_environment().close()  # one clear line for a bad setting, before forking
+    # One clear line for a bad setting, and the wait for the database and Redis, before forking.
+    runtime_from_environment("worker", redis=True, wait=True).close()
     args = dramatiq_cli.make_argument_parser().parse_args(["workers.worker", *dramatiq_args])
     sys.exit(dramatiq_cli.main(args))

@@ -166,11 +166,24 @@ class Relay:
                 # Short slices so a stop request is noticed within half a second.
                 deadline = time.monotonic() + timeout
                 while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
-                    if any(True for _ in conn.notifies(timeout=min(left, 0.5), stop_after=1)):
-                        _drain(conn)
-                        return
+                    # list(): the generator holds the connection's lock until exhausted.
+                    for note in list(conn.notifies(timeout=min(left, 0.5), stop_after=1)):
+                        due_in = _due_in(note.payload)
+                        if due_in is None:  # new work, or work due now: claim it
+                            _drain(conn)
+                            return
+                        deadline = min(deadline, time.monotonic() + due_in)
 
             yield wait
+
+
+def _due_in(payload: str) -> float | None:
+    """Seconds until a notified intent is due; None when it is due now (or unsaid)."""
+    try:
+        due_in = float(payload) - time.time()
+    except ValueError:
+        return None
+    return due_in if due_in > 0 else None
 
 
 # How long a wake-up may spend swallowing the NOTIFYs that queued up behind the first.

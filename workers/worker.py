@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import sys
 
-from app import logs
+from app import logs, startup
 from app.clients.errors import BucketConfigurationError, RemoteError
 from app.clients.remotes import Remotes
 from app.clients.storage import StorageClient
-from app.config import ConfigError, Settings, load_settings
+from app.config import ConfigError, Settings
 from app.runner import Runner
 from app.runtime import Runtime
 from workers import broker as broker_module
@@ -37,16 +37,25 @@ def _check_bucket(settings: Settings) -> None:
         )
 
 
+# dramatiq points a worker process's sys.stderr at a pipe its main process reads only
+# once every worker process has booted (or 30 s have passed): the start-up lines (a
+# wait for the database, one line per try) would arrive late and all at once. They, and
+# every later line, go to the process's own stderr instead, as soon as they are written.
+_stderr = sys.__stderr__ or sys.stderr
 try:
     # Dramatiq's own lines (and ours) leave as JSON lines, like every doiflow process.
-    logs.configure_from_environment()
-    _settings = load_settings()
+    logs.configure_from_environment(stream=_stderr)
+except ValueError as error:
+    startup.refuse("worker", startup.StartupError(str(error), startup.EXIT_CONFIG), stream=_stderr)
+# Settings, then the database (waiting for it), its schema and Redis: app.startup.
+_settings = startup.prepare_or_exit("worker", redis=True, stream=_stderr)
+try:
     _check_bucket(_settings)
     broker = broker_module.install(broker_module.redis_broker(_settings, "workers"))
     if _settings.worker_metrics_address is not None:
         from workers.metrics import MetricsExposition
 
         broker.add_middleware(MetricsExposition())
-except (ConfigError, ValueError) as error:
-    sys.exit(f"doiflow worker: {error}")
+except ConfigError as error:
+    startup.refuse("worker", startup.StartupError(str(error), startup.EXIT_CONFIG), stream=_stderr)
 context.use(Runner(Runtime.from_settings(_settings), Remotes(_settings)))

@@ -9,10 +9,9 @@ from app.api import serialize
 from app.api.auth import require
 from app.api.blueprint import bp
 from app.api.context import current_settings, transaction
-from app.api.errors import ApiError
 from app.api.validation import path_text, read_body
 from app.enums import Scope
-from app.services import datasets, holds
+from app.services import datasets, holds, restore
 
 
 @bp.post("/datasets")
@@ -115,10 +114,21 @@ def delete_version(dataset_id: str, version: str) -> ResponseReturnValue:
 @bp.post("/datasets/<dataset_id>/restore")
 @require(Scope.WRITE)
 def restore_dataset(dataset_id: str) -> ResponseReturnValue:
-    """Restore from the stash: not implemented yet (the stash issue)."""
-    raise ApiError(
-        501,
-        "not_implemented",
-        "restoring a dataset from the stash is not implemented yet; nothing was changed",
-        {"dataset": dataset_id},
-    )
+    """Restore a deleted dataset within the stash retention; its DOIs go through the outbox."""
+    path_text("dataset id", dataset_id)
+    with transaction() as session:
+        restored = restore.restore_dataset(current_settings(), session, dataset_id)
+        answer = {**serialize.dataset_json(session, restored.dataset), "restore": restored.report()}
+    return answer, 202
+
+
+@bp.post("/datasets/<dataset_id>/versions/<version>/restore")
+@require(Scope.WRITE)
+def restore_version(dataset_id: str, version: str) -> ResponseReturnValue:
+    """Restore one deleted version; its DOI is published again, the concept follows."""
+    path_text("dataset id", dataset_id)
+    path_text("version", version)
+    with transaction() as session:
+        restored = restore.restore_version(current_settings(), session, dataset_id, version)
+        answer = {**serialize.dataset_json(session, restored.dataset), "restore": restored.report()}
+    return answer, 202

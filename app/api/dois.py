@@ -10,7 +10,7 @@ from app.api.blueprint import bp
 from app.api.context import current_settings, transaction
 from app.api.validation import path_text, read_body
 from app.enums import Scope
-from app.services import dois
+from app.services import dois, stash
 
 
 @bp.get("/dois/<path:doi>")
@@ -19,7 +19,8 @@ def get_doi(doi: str) -> ResponseReturnValue:
     """A DOI in any written form (`10.x/y`, `doi:`, `https://doi.org/`), with its history."""
     path_text("doi", doi)
     with transaction() as session:
-        return serialize.doi_json(dois.get_doi(session, doi))
+        row = dois.get_doi(session, doi)
+        return serialize.doi_json(row, stashes=stash.of_doi(session, row.id))
 
 
 @bp.post("/dois/<path:doi>/retry")
@@ -32,5 +33,6 @@ def retry_doi(doi: str) -> ResponseReturnValue:
     # The token's name, not the token, so the history says who re-drove it.
     reason = f"{body.get('reason') or 'retried through the API'} (API token {caller.name!r})"
     with transaction() as session:
-        answer = serialize.doi_json(dois.retry(current_settings(), session, doi, reason=reason))
+        row = dois.retry(current_settings(), session, doi, reason=reason)
+        answer = serialize.doi_json(row, stashes=stash.of_doi(session, row.id))
     return answer, 202

@@ -7,9 +7,10 @@ import logging
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError
 
+from app import schema
 from app.api.auth import authenticate_request
 from app.api.blueprint import bp
-from app.api.context import current_settings, transaction
+from app.api.context import current_runtime, current_settings, transaction
 from app.enums import Scope
 from app.services import health as checks_service
 
@@ -21,9 +22,15 @@ def health() -> ResponseReturnValue:
     """200 with no problems, or 503 listing them."""
     settings = current_settings()
     try:
-        authenticate_request(Scope.READ)
-        with transaction() as session:
-            checks = checks_service.measure(session, settings)
+        # Before the token: with the schema behind, the token table itself may be missing.
+        with current_runtime().engine.connect() as connection:
+            outdated = schema.status(connection).problem()
+        if outdated is not None:
+            checks = {"database": "schema_outdated", "schema": outdated}
+        else:
+            authenticate_request(Scope.READ)
+            with transaction() as session:
+                checks = checks_service.measure(session, settings)
     except DBAPIError as error:
         # Without a database the token cannot be checked either; saying so leaks nothing.
         log.error(

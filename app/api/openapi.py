@@ -95,13 +95,6 @@ def operation(
     return op
 
 
-def not_implemented(op: Operation) -> Operation:
-    """Mark a documented route that answers 501 for now."""
-    op["x-not-implemented"] = True
-    op["description"] += " Not implemented yet: answers 501 and changes nothing."
-    return op
-
-
 def with_parameters(path: str, op: Operation, query: tuple[str, ...] = ()) -> Operation:
     """`op` with its path parameters (taken from `path`) and required query parameters."""
     names = [name for name in PATH_PARAMETERS if "{" + name + "}" in path]
@@ -194,20 +187,30 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
         ),
     },
     "/api/datasets/{dataset_id}/restore": {
-        "post": not_implemented(
-            operation(
-                "api.restore_dataset",
-                "Restore a dataset from the stash",
-                scope="write",
-                answer=(202, "Dataset"),
-                errors=(501,),
-            )
+        "post": operation(
+            "api.restore_dataset",
+            "Restore a deleted dataset within STASH_RETENTION_SECONDS; its DOIs are driven "
+            "back through the outbox (409 after the retention, without a stash, or when the "
+            "id was reused)",
+            scope="write",
+            answer=(202, "Restored"),
+            errors=(400, 404, 409),
+        ),
+    },
+    "/api/datasets/{dataset_id}/versions/{version}/restore": {
+        "post": operation(
+            "api.restore_version",
+            "Restore one deleted version of a live dataset within STASH_RETENTION_SECONDS; "
+            "its DOI is published again, the concept follows the latest version",
+            scope="write",
+            answer=(202, "Restored"),
+            errors=(400, 404, 409),
         ),
     },
     "/api/dois/{doi}": {
         "get": operation(
             "api.get_doi",
-            "A DOI with its state, target, attempts, last error and history",
+            "A DOI with its state, target, attempts, last error, history and stashes",
             scope="read",
             answer=(200, "Doi"),
             errors=(400, 404),

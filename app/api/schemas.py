@@ -105,6 +105,25 @@ ANSWERS: dict[str, Schema] = {
             "detail": nullable(STRING),
         }
     ),
+    "Stash": obj(
+        {
+            "id": INTEGER,
+            "intent_id": {**INTEGER, "description": "the destructive intent that took it"},
+            "action": {"type": "string", "enum": ["delete", "hide"]},
+            "found": {**BOOLEAN, "description": "false: the GET answered 404, nothing remote"},
+            "remote_state": nullable(STRING),
+            "url": nullable(STRING),
+            "taken_at": TIMESTAMP,
+            "expires_at": TIMESTAMP,
+            "age_seconds": {"type": "number"},
+            "expires_in_seconds": {"type": "number"},
+            "expired": BOOLEAN,
+            "warning": {
+                **nullable(STRING),
+                "description": "set when the stash is unreadable: it is treated as absent",
+            },
+        }
+    ),
     "Doi": obj(
         {
             "doi": STRING,
@@ -118,6 +137,11 @@ ANSWERS: dict[str, Schema] = {
             "last_status": nullable(INTEGER),
             "last_error": nullable(STRING),
             "history": {"type": "array", "items": ref("Transition")},
+            "stashes": {
+                "type": "array",
+                "description": "DataCite's record taken before each DELETE or hide, newest first",
+                "items": ref("Stash"),
+            },
         }
     ),
     "Step": obj(
@@ -170,6 +194,41 @@ ANSWERS: dict[str, Schema] = {
         }
     ),
     "Publication": obj({"version": ref("Version"), "job": ref("Job")}),
+    "Restored": {
+        **obj(
+            {
+                "id": NAME,
+                "embargoed": BOOLEAN,
+                "deleted": BOOLEAN,
+                "metadata": METADATA,
+                "concept_doi": nullable(ref("DoiBrief")),
+                "versions": {"type": "array", "items": ref("Version")},
+                "restore": obj(
+                    {
+                        "versions": {"type": "array", "items": STRING},
+                        "dois": {
+                            "type": "array",
+                            "items": obj(
+                                {
+                                    "doi": STRING,
+                                    "was": _enum(DoiState),
+                                    "source": {
+                                        "type": "string",
+                                        "enum": ["stash", "database"],
+                                        "description": "where its metadata comes back from",
+                                    },
+                                    "stash": nullable(INTEGER),
+                                    "warning": nullable(STRING),
+                                }
+                            ),
+                        },
+                        "warnings": {"type": "array", "items": STRING},
+                    }
+                ),
+            }
+        ),
+        "description": "the dataset, and what the restore does to each DOI",
+    },
     "Health": obj(
         {
             "status": {"type": "string", "enum": ["ok", "failing"]},

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Dataset, Doi, DoiTransition, Job, JobStep, LegalHold, Version
-from app.services import holds
-from app.services.payloads import concept_doi_of
+from app.db import utcnow
+from app.models import Dataset, Doi, DoiTransition, Job, JobStep, LegalHold, Stash, Version
+from app.services import holds, stash
 
 NO_HOLDS = {"on": 0, "total": 0}
 
@@ -24,7 +24,7 @@ def dataset_json(session: Session, dataset: Dataset) -> dict[str, Any]:
         "embargoed": dataset.embargoed,
         "deleted": dataset.deleted_at is not None,
         "metadata": dataset.draft_metadata,
-        "concept_doi": doi_brief(concept_doi_of(session, dataset.id)),
+        "concept_doi": doi_brief(dataset.concept_doi),
         "versions": [
             version_json(v, by_version.get(v.id), held.get(v.id)) for v in dataset.versions
         ],
@@ -82,8 +82,9 @@ def doi_brief(doi: Doi | None) -> dict[str, Any] | None:
     return {"doi": doi.doi, "state": doi.state, "target": doi.target}
 
 
-def doi_json(doi: Doi) -> dict[str, Any]:
-    """A DOI with where it stands, why, and its whole history."""
+def doi_json(doi: Doi, *, stashes: list[Stash] | None = None) -> dict[str, Any]:
+    """A DOI with where it stands, why, its whole history and its stashes (newest first)."""
+    now = utcnow()
     return {
         "doi": doi.doi,
         "kind": doi.kind,
@@ -96,6 +97,7 @@ def doi_json(doi: Doi) -> dict[str, Any]:
         "last_status": doi.last_status,
         "last_error": doi.last_error,
         "history": [transition_json(t) for t in doi.history],
+        "stashes": [stash.describe(s, now=now) for s in stashes or []],
     }
 
 

@@ -10,16 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
 
 _collected: ContextVar[list[dict[str, Any]] | None] = ContextVar("doiflow_calls", default=None)
 
 
 def record(**call: Any) -> None:
-    """Report one request (service, method, target, status, elapsed_ms, …)."""
+    """Report one request (service, method, target, status, elapsed_ms, …).
+
+    Each is stamped with the moment it was answered (`at`): the runner writes them only
+    when it records the outcome, and the timeline must still show them before it.
+    """
     calls = _collected.get()
     if calls is not None:
-        calls.append(call)
+        calls.append({"at": datetime.now(UTC), **call})
 
 
 @contextmanager

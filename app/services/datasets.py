@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.db import utcnow
@@ -200,6 +201,7 @@ def _create_concept_doi(
     )
     session.add(doi)
     session.flush()
+    set_committed_value(dataset, "concept_doi", doi)
     queue_first_sync(session, settings, doi)
     return doi
 

@@ -17,10 +17,10 @@ from app.clients.errors import RemoteError, TransientError
 from app.config import Settings
 from app.db import utcnow
 from app.enums import DoiKind, DoiState, DoiTarget
-from app.models import Dataset, Doi, Intent
+from app.models import Dataset, Doi, Intent, Version
 from app.retry import RetryDecision, Verdict
 from app.runner import Failure
-from app.services import jobs, payloads
+from app.services import jobs, payloads, stash
 from app.services.doi_policy import Action, keeps_draft, reachable_target, request_sync
 from app.states.doi import TransitionNotAllowed, apply
 
@@ -40,11 +40,17 @@ METADATA_WRITES = (Action.SAVE_DRAFT, Action.PUBLISH, Action.REGISTER)
 
 
 def locked_doi(session: Session, doi_id: int) -> Doi | None:
-    """The DOI row, locked and freshly read, with its dataset (every decision reads it)."""
+    """The DOI row, locked and freshly read, with its dataset and versions, in one query.
+
+    Every decision reads the dataset and its versions; none reads a version's blobs
+    (thousands of rows for a large version), so those stay unloaded.
+    """
     return session.get(
         Doi,
         doi_id,
-        options=[joinedload(Doi.dataset).selectinload(Dataset.versions)],
+        options=[
+            joinedload(Doi.dataset).joinedload(Dataset.versions).lazyload(Version.blobs),
+        ],
         with_for_update={"of": Doi},
         populate_existing=True,
     )
@@ -66,6 +72,8 @@ def record(
         if not isinstance(outcome, Failure) and outcome.looked and plan is not None:
             _adopt(doi, plan, outcome, intent.id, settings)
         if decision is None and not isinstance(outcome, Failure) and plan is not None:
+            if outcome.action is Action.STASH:
+                return _stash(session, settings, doi, intent, outcome)
             _confirm(session, settings, doi, intent, plan, outcome)
             return None
     except TransitionNotAllowed as refused:
@@ -96,6 +104,20 @@ def _adopt(doi: Doi, plan: Plan, outcome: Outcome, intent_id: int, settings: Set
             http_status=seen.http_status,
             detail=f"a look found DataCite holding it {seen.state} (an earlier answer was lost)",
         )
+
+
+def _stash(
+    session: Session, settings: Settings, doi: Doi, intent: Intent, outcome: Outcome
+) -> RetryDecision:
+    """Commit the stash; the same intent is delivered again at once for the call itself."""
+    follows = outcome.stash_for or Action.DELETE
+    # One per intent: `prepare` planned this read because none existed (and the unique
+    # intent_id would refuse a second), so a re-delivery re-uses it.
+    stash.record(
+        session, settings, doi, intent_id=intent.id, action=follows.value, seen=outcome.seen
+    )
+    what = "DataCite's record" if outcome.seen is not None else "a 404 (nothing remote)"
+    return RetryDecision(Verdict.CONTINUE, reason=f"stashed {what}; the {follows.value} follows")
 
 
 def _confirm(
@@ -158,7 +180,8 @@ def _record_error(
     if error is not None:
         doi.last_status = error.status
         doi.last_error = describe(error)
-    if _maybe_applied(error):
+    reading = plan is not None and plan.action is Action.STASH  # a GET: nothing was written
+    if _maybe_applied(error) and not reading:
         # The grace before the next look counts from when we stopped waiting for it.
         doi.in_doubt_since = utcnow()
     elif not refused and not (plan is not None and plan.look_first and not looked):

@@ -33,9 +33,12 @@ class Action(StrEnum):
     DELETE = "delete"  # DELETE (drafts only)
     GONE = "gone"  # nothing at DataCite and nothing wanted there: no call at all
     WAIT = "wait"  # in doubt, and a write sent moments ago may still land: look later
+    STASH = "stash"  # GET, committed to the stash before a DELETE or hide (no write)
 
 
 WRITES = frozenset({Action.SAVE_DRAFT, Action.PUBLISH, Action.REGISTER, Action.HIDE, Action.DELETE})
+# DataCite cannot undo these by itself: each is made only after its stash is committed.
+DESTRUCTIVE = frozenset({Action.HIDE, Action.DELETE})
 
 
 @dataclass(frozen=True)

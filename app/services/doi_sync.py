@@ -24,8 +24,16 @@ from app.enums import DoiState
 from app.models import Doi, Intent
 from app.retry import RetryDecision
 from app.runner import RESERVATION, Failure
-from app.services import doi_outcome, payloads
-from app.services.doi_policy import MISSING, WRITES, Action, Situation, decide, situation
+from app.services import doi_outcome, payloads, stash
+from app.services.doi_policy import (
+    DESTRUCTIVE,
+    MISSING,
+    WRITES,
+    Action,
+    Situation,
+    decide,
+    situation,
+)
 from app.services.metadata import metadata_hash, remote_holds
 from app.topics import SYNC_DOI
 
@@ -43,6 +51,7 @@ class Plan:
     attributes_hash: str
     url: str
     look_first: bool
+    stashed: bool = False  # this intent's stash is committed: a DELETE or hide may go
     wait_seconds: float = 0.0
     reservation: float | None = None  # epoch seconds of a rate-limit token already ours
 
@@ -55,6 +64,8 @@ class Outcome:
     looked: bool = False
     seen: RemoteDoi | None = None  # the look's answer; None with looked=True: missing
     seen_holds: bool = False  # the look found exactly the metadata we want
+    # With action STASH: the destructive call the stash is taken for (made next delivery).
+    stash_for: Action | None = None
     result: RemoteDoi | None = None
     error: RemoteError | None = None
 
@@ -74,9 +85,15 @@ class DoiSyncHandler:
         now = situation(session, settings, doi, digest)
         action = decide(now)
         look_first = doi.needs_look
+        # Only a delivery that may make a DELETE or hide asks whether its stash exists.
+        stashed = (look_first or action in DESTRUCTIVE) and stash.taken_for(session, intent.id)
         wait = _grace_left(settings, doi)
         if wait > 0:
             action = Action.WAIT
+        elif action in DESTRUCTIVE and not stashed and not look_first:
+            # A step of its own: this delivery reads and commits the stash, the next one
+            # (this same intent) makes the destructive call. A read: nothing in doubt.
+            action = Action.STASH
         elif look_first or action in WRITES:
             # Committed before the call: if this delivery dies with the call in flight,
             # the next one knows it must look before it decides.
@@ -91,6 +108,7 @@ class DoiSyncHandler:
             attributes_hash=digest,
             url=payloads.desired_url(settings, doi),
             look_first=look_first,
+            stashed=stashed,
             wait_seconds=wait,
             reservation=intent.payload.get(RESERVATION),
         )
@@ -111,6 +129,10 @@ class DoiSyncHandler:
             return Outcome(Action.WAIT, error=error)
         looked, seen, now = False, None, plan.situation
         tokens = _Tokens(remotes, plan.reservation)
+        if plan.action is Action.STASH:
+            tokens.take()
+            destructive = decide(plan.situation)
+            return Outcome(Action.STASH, seen=client.get(plan.doi), stash_for=destructive)
         if plan.look_first:
             tokens.take()
             seen = client.get(plan.doi)
@@ -120,6 +142,9 @@ class DoiSyncHandler:
         found = Outcome(action, looked, seen, seen_holds=looked and not now.stale)
         if action in (Action.NONE, Action.GONE):
             return found
+        if action in DESTRUCTIVE and not plan.stashed:
+            # The look read the record: it is the stash, committed before the call is made.
+            return dataclasses.replace(found, action=Action.STASH, stash_for=action)
         try:
             tokens.take()
             result = _call(client, action, plan)
@@ -177,11 +202,21 @@ class _Tokens:
         self.reservation = reservation
 
     def take(self) -> None:
-        """Go ahead, or raise the exact snooze (with the token reserved for the next try)."""
+        """Go ahead, or raise the exact snooze (with the token reserved for the next try).
+
+        A token reserved less than WAIT_IN_THREAD_SECONDS ahead is waited for here, so the
+        request leaves at its slot. Snoozed through the outbox it would come back behind
+        whatever the queue holds by then, late, and late requests bunch: several arrive
+        at DataCite together, more than its bucket holds at that moment.
+        """
         reserved, self.reservation = self.reservation, None
-        if reserved is not None and time.time() >= reserved - RESERVATION_SLACK:
-            return  # reserved by the take that snoozed us: already paid for
+        if reserved is not None and time.time() >= reserved - WAIT_IN_THREAD_SECONDS:
+            _sleep_until(reserved)  # reserved by the take that snoozed us: already paid for
+            return
         grant = self.remotes.datacite_bucket.take()
+        if grant.reserved and grant.wait <= WAIT_IN_THREAD_SECONDS:
+            _sleep_until(time.time() + grant.wait)
+            return
         if grant.wait > 0:
             metrics.observe_bucket_wait(grant.wait)
             # Over our own budget: snooze until our token, without asking DataCite.
@@ -194,8 +229,14 @@ class _Tokens:
             )
 
 
-# A reservation may be used this early (the relay's clock and the snooze's rounding).
-RESERVATION_SLACK = 0.05
+# The longest a delivery waits in its thread for a token reserved for it (longer: snooze).
+WAIT_IN_THREAD_SECONDS = 1.0
+
+
+def _sleep_until(moment: float) -> None:
+    left = moment - time.time()
+    if left > 0:
+        time.sleep(left)
 
 
 def _call(client: DataCiteClient, action: Action, plan: Plan) -> RemoteDoi:

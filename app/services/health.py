@@ -78,6 +78,8 @@ def warnings_in(settings: Settings) -> list[Problem]:
 
 def problems_in(checks: dict[str, Any], settings: Settings) -> list[Problem]:
     """One Problem per failing check."""
+    if checks["database"] == "schema_outdated":
+        return [Problem("schema", checks["schema"])]
     if checks["database"] != "ok":
         return [Problem("database", "the database is unreachable")]
     found = []

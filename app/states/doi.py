@@ -28,7 +28,8 @@ class DoiMachine(StateMachine):
     findable = State(value=DoiState.FINDABLE.value)
     registered = State(value=DoiState.REGISTERED.value)
     failed = State(value=DoiState.FAILED.value)
-    deleted = State(value=DoiState.DELETED.value, final=True)
+    # Not final: a restore within STASH_RETENTION_SECONDS re-creates a deleted draft.
+    deleted = State(value=DoiState.DELETED.value)
 
     confirm_draft = pending.to(draft) | draft.to(draft)
     confirm_findable = (
@@ -49,6 +50,8 @@ class DoiMachine(StateMachine):
     confirm_deleted = pending.to(deleted) | draft.to(deleted)
     fail = pending.to(failed) | draft.to(failed) | findable.to(failed) | registered.to(failed)
     redrive = failed.to(pending)
+    # A deleted draft re-created from its stash (a restore): pending until DataCite confirms.
+    restore = deleted.to(pending)
 
     def __init__(self, doi: Doi, *, publishing_allowed: bool) -> None:
         self._publishing_allowed = publishing_allowed
@@ -86,6 +89,7 @@ EVENTS = (
     "confirm_deleted",
     "fail",
     "redrive",
+    "restore",
 )
 
 
@@ -110,5 +114,4 @@ def mermaid_diagram() -> str:
         for transition in state.transitions:
             event = " ".join(e.id for e in transition.events)
             lines.append(f"    {transition.source.value} --> {transition.target.value}: {event}")
-    lines.append(f"    {DoiMachine.deleted.value} --> [*]")
     return "\n".join(lines)

@@ -140,7 +140,12 @@ def profile_in_process(bench: Bench, sandbox: Sandbox, redis: str, creates: int)
     from app.config import load_settings
 
     database_url = bench.database("profile")
-    env = {"DATABASE_URL": database_url, "REDIS_URL": redis, **sandbox.settings}
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis,
+        "SECRET_KEY": "bench-secret-key",
+        **sandbox.settings,
+    }
     token = create_token(service_env(env))
     app = create_app(load_settings(env))
     client = app.test_client()

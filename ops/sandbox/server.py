@@ -15,7 +15,18 @@ from ops.sandbox.control_client import SandboxControl
 from ops.sandbox.doi import extract
 
 
-class QuietRequestHandler(WSGIRequestHandler):
+class KeepAliveRequestHandler(WSGIRequestHandler):
+    """HTTP/1.1 with persistent connections, as DataCite's own servers answer.
+
+    Werkzeug's default is HTTP/1.0, one TCP connection per request: every client then
+    pays a connect (and the server a new thread) per call, which the real service does
+    not charge. A fault that drops the connection still closes it.
+    """
+
+    protocol_version = "HTTP/1.1"
+
+
+class QuietRequestHandler(KeepAliveRequestHandler):
     """Skips the per-request access line; errors are still logged."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -69,7 +80,7 @@ class SandboxServer:
         if self._server is not None:
             return self
         self.app.open()
-        handler = QuietRequestHandler if self.quiet else WSGIRequestHandler
+        handler = QuietRequestHandler if self.quiet else KeepAliveRequestHandler
         server = make_server(self.host, self.port, self.app, threaded=True, request_handler=handler)
         # Never wait for handler threads on close: one may be stalled by a fault.
         server.block_on_close = False  # type: ignore[attr-defined]

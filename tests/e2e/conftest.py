@@ -1,7 +1,8 @@
 """Fixtures for the end-to-end ring: a database per module, processes per test.
 
-Postgres and Redis must be running: when they are not, these fixtures raise and the
-tests FAIL (never skip). Each module gets a fresh database migrated by the release
+Postgres must be running and `redis-server` installed (the session starts its own,
+tests/fixtures/redis.py; E2E_REDIS_URL names another): when not, these fixtures raise
+and the tests FAIL (never skip). Each module gets a fresh database migrated by the release
 step (`doiflow db upgrade`, as a subprocess) and an API token made by
 `doiflow create-token`; each test gets its own DataCite sandbox, web, relay and
 worker processes, started by the test as it needs them.
@@ -34,8 +35,6 @@ from tests.e2e.harness import (
 )
 
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-# A Redis database of its own: the integration ring uses 15; the chaos tests FLUSHDB 14.
-E2E_REDIS_URL = os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/14")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 SANDBOX_USER = "REPO.ID"
@@ -238,6 +237,8 @@ class Stack:
             [
                 str(BIN / "gunicorn"),
                 "app:create_app()",
+                "--config",
+                "python:app.gunicorn_config",
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--no-control-socket",
@@ -312,9 +313,9 @@ def e2e_database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def e2e_redis() -> Iterator[redis.Redis]:
-    """The e2e Redis database, flushed (FLUSHDB, this database number only) first."""
-    client = redis.Redis.from_url(E2E_REDIS_URL, socket_connect_timeout=5)
+def e2e_redis(e2e_redis_url: str) -> Iterator[redis.Redis]:
+    """The e2e Redis database (tests/fixtures/redis.py), flushed (FLUSHDB, this one only) first."""
+    client = redis.Redis.from_url(e2e_redis_url, socket_connect_timeout=5)
     client.flushdb()
     yield client
     client.close()
@@ -322,13 +323,16 @@ def e2e_redis() -> Iterator[redis.Redis]:
 
 @pytest.fixture(scope="module")
 def e2e_env(
-    e2e_database_url: str, e2e_redis: redis.Redis, e2e_overrides: dict[str, str]
+    e2e_database_url: str,
+    e2e_redis: redis.Redis,
+    e2e_redis_url: str,
+    e2e_overrides: dict[str, str],
 ) -> dict[str, str]:
     """The environment every process of this module starts with (DataCite added per test)."""
     return clean_environment(
         {
             "DATABASE_URL": e2e_database_url,
-            "REDIS_URL": E2E_REDIS_URL,
+            "REDIS_URL": e2e_redis_url,
             **FAST_SETTINGS,
             **e2e_overrides,
         }

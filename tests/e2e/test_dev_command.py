@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.harness import BIN, Harness, clean_environment, free_port, http_ok, wait_until
+from tests.e2e.harness import (
+    BIN,
+    Harness,
+    Process,
+    clean_environment,
+    free_port,
+    http_ok,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -59,8 +67,7 @@ def run_curl(words: list[str]) -> requests.Response:
 def test_doiflow_dev_prints_a_working_first_try(harness: Harness) -> None:
     # Given `doiflow dev` started in an empty directory with PORT free
     port = free_port()
-    dev = harness.start("dev", [str(BIN / "doiflow"), "dev"], env={"PORT": str(port)})
-    dev.wait_for_log("Stop with Ctrl-C", 60)
+    dev = start_dev(harness, port)
     text = dev.log_text()
 
     # Then it prints the API URL, a token and the sandbox's DOI list
@@ -125,6 +132,103 @@ def test_doiflow_dev_prints_a_working_first_try(harness: Harness) -> None:
         10,
         "the publish job to finish",
     )
+
+
+def start_dev(
+    harness: Harness, port: int, sandbox_port: int = 0, env: dict[str, str] | None = None
+) -> Process:
+    """`doiflow dev` on `port` (sandbox on `sandbox_port`, 0: any, since tests run in
+    parallel and 5300 is the default), once it printed its welcome."""
+    dev = harness.start(
+        "dev",
+        [str(BIN / "doiflow"), "dev", "--sandbox-port", str(sandbox_port)],
+        env={"PORT": str(port), **(env or {})},
+    )
+    offset = len(dev.log_text())
+    dev.wait_ready(lambda: "Stop with Ctrl-C" in dev.log_text()[offset:], 60, "the welcome")
+    return dev
+
+
+def run_printed(text: str, heading: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the shell lines printed under `heading` in bash, as a person would paste them."""
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", printed_block(text, heading)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_a_restart_keeps_the_token_the_sandbox_dois_and_the_port(harness: Harness) -> None:
+    # Given `doiflow dev` with a dataset whose concept DOI is a draft in the sandbox
+    port, sandbox_port = free_port(), free_port()
+    dev = start_dev(harness, port, sandbox_port)
+    first = dev.log_text()
+    token = re.search(r"API token\s+(\S+)", first)
+    assert token, first
+    created = run_curl(printed_curl(first, "POST"))
+    assert created.status_code == 201, created.text
+    doi = created.json()["concept_doi"]["doi"]
+    sandbox = f"http://127.0.0.1:{sandbox_port}/__sandbox/dois"
+
+    def draft_in_sandbox() -> bool:
+        listed = requests.get(sandbox, timeout=2).json()
+        return any(d["doi"] == doi and d["state"] == "draft" for d in listed)
+
+    wait_until(draft_in_sandbox, 10, f"{doi} as a draft in the sandbox")
+    headers = {"Authorization": f"Bearer {token.group(1)}"}
+
+    def draft_in_doiflow() -> bool:
+        dataset = requests.get(f"{created.url}/demo-1", headers=headers, timeout=5).json()
+        return bool(dataset["concept_doi"]["state"] == "draft")
+
+    wait_until(draft_in_doiflow, 10, f"{doi} as a draft in doiflow")
+    assert (harness.cwd / "var" / "sandbox.json").exists()
+
+    # When it is stopped and started again in the same folder
+    harness.stop("dev")
+    offset = len(dev.log_text())
+    dev = start_dev(harness, port, sandbox_port)
+    second = dev.log_text()[offset:]
+
+    # Then it prints the same token, which still works, and the sandbox still has the DOI
+    assert f"API token      {token.group(1)}" in second, second
+    assert sandbox in second
+    wait_until(draft_in_sandbox, 10, f"{doi} still a draft in the restarted sandbox")
+    assert draft_in_doiflow()
+    # And alembic said nothing (no plugin or migration INFO lines)
+    assert "alembic" not in first + second, first + second
+
+
+def test_with_doi_publish_the_printed_steps_make_findable_dois(harness: Harness) -> None:
+    # Given `doiflow dev` with DOI_PUBLISH=true
+    port = free_port()
+    dev = start_dev(harness, port, env={"DOI_PUBLISH": "true"})
+    text = dev.log_text()
+    token = re.search(r"API token\s+(\S+)", text)
+    assert token, text
+    # When the printed create, then the printed upload and publish, run
+    created = run_curl(printed_curl(text, "POST"))
+    assert created.status_code == 201, created.text
+    done = run_printed(text, "Then upload a file and publish it", harness.cwd)
+    assert done.returncode == 0, done.stderr
+    published = json.loads(next(line for line in done.stdout.splitlines() if '"job"' in line))
+    assert published["version"]["doi"]["doi"], published
+
+    # Then the version DOI and the concept DOI both become findable: the printed metadata
+    # is complete kernel-4 for both, so DataCite accepts them leaving draft
+    sandbox_dois = re.search(r"(http\S+/__sandbox/dois)", text)
+    assert sandbox_dois, text
+    wanted = {created.json()["concept_doi"]["doi"], published["version"]["doi"]["doi"]}
+
+    def both_findable() -> dict[str, str]:
+        listed = requests.get(sandbox_dois.group(1), timeout=2).json()
+        states = {d["doi"]: d["state"] for d in listed if d["doi"] in wanted}
+        return states if set(states.values()) == {"findable"} and len(states) == 2 else {}
+
+    wait_until(both_findable, 20, "the concept and version DOIs findable in the sandbox")
 
 
 def printed_block(text: str, heading: str) -> str:

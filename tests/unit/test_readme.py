@@ -58,3 +58,28 @@ def test_only_the_hold_worker_consumes_holds_and_it_consumes_nothing_else() -> N
     assert queues["hold-worker"] == ["holds"]
     # Enough threads for HOLD_CONCURRENCY slots in one process.
     assert "--threads ${HOLD_CONCURRENCY:-8}" in entries["hold-worker"]
+
+
+def _procfile(name: str) -> dict[str, str]:
+    lines = (README.parent / name).read_text().splitlines()
+    return {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in lines if line.strip())}
+
+
+def test_procfile_dev_is_the_procfile_without_release_bound_to_loopback() -> None:
+    production, dev = _procfile("Procfile"), _procfile("Procfile.dev")
+    assert "release" not in dev  # one-shot: `honcho start` would stop everything when it ends
+    assert set(dev) == set(production) - {"release"}
+    for name, command in production.items():
+        if name == "release":
+            continue
+        expected = command.replace("--bind 0.0.0.0:", "--bind 127.0.0.1:")
+        assert dev[name] == expected, name
+
+
+def test_the_web_process_loads_the_gunicorn_settings() -> None:
+    web = _procfile("Procfile")["web"]
+    assert web.startswith('gunicorn "app:create_app()" --config python:app.gunicorn_config ')
+    from app import gunicorn_config
+
+    assert gunicorn_config.limit_request_line == 8190
+    assert gunicorn_config.worker_class == "app.gunicorn_worker.JsonErrorWorker"

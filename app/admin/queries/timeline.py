@@ -150,6 +150,7 @@ DESCRIBERS: dict[str, Callable[[str, dict[str, Any]], Described]] = {
     "started": _started,
     "call": _call,
     "done": _simple("Done", "ok", "reason"),
+    "continue": _simple("Step done; the next is due now (no attempt used)", "ok", "reason"),
     "retry": _decision,
     "snooze": _decision,
     "fail": _decision,

@@ -46,6 +46,15 @@ def when_precise(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
+@bp.app_template_filter("duration")
+def duration(seconds: float) -> str:
+    """A length of time as people read it: 45 s, 12 min, 5 h, 3 d."""
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 def int_arg(args: Mapping[str, str], name: str) -> int | None:
     """A positive integer argument, or None when absent or malformed."""
     value = (args.get(name) or "").strip()

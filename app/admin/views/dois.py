@@ -12,9 +12,10 @@ from app.admin.context import reading, settings, writing
 from app.admin.paging import keyset
 from app.admin.security import principal, requires
 from app.admin.views.common import act, int_arg, reason
+from app.db import utcnow
 from app.enums import AdminRole, DoiState, DoiTarget
 from app.models import Doi, Intent
-from app.services import operator
+from app.services import operator, stash
 from app.services.doi_policy import sync_key
 from app.services.identifiers import normalise_doi
 
@@ -71,7 +72,7 @@ def dois() -> ResponseReturnValue:
 @bp.get("/dois/<path:doi>")
 @requires(AdminRole.VIEWER)
 def doi(doi: str) -> ResponseReturnValue:
-    """One DOI: where it stands, its history, and the intents that drove it."""
+    """One DOI: where it stands, its history, its stashes, and the intents that drove it."""
     canonical = normalise_doi(doi)
     with reading() as session:
         query = select(Doi).options(joinedload(Doi.version), selectinload(Doi.history))
@@ -89,7 +90,11 @@ def doi(doi: str) -> ResponseReturnValue:
                 .limit(INTENTS_SHOWN)
             )
         )
-    return render_template("admin/doi.html", title=found.doi, doi=found, intents=intents)
+        now = utcnow()
+        stashes = [stash.describe(s, now=now) for s in stash.of_doi(session, found.id)]
+    return render_template(
+        "admin/doi.html", title=found.doi, doi=found, intents=intents, stashes=stashes
+    )
 
 
 @bp.post("/dois/<path:doi>/retry")

@@ -29,7 +29,8 @@ def dev_harness(tmp_path: Path) -> Iterator[Harness]:
 
 def test_the_printed_admin_login_logs_in(dev_harness: Harness) -> None:
     port = free_port()
-    dev = dev_harness.start("dev", [str(BIN / "doiflow"), "dev"], env={"PORT": str(port)})
+    argv = [str(BIN / "doiflow"), "dev", "--sandbox-port", "0"]  # not 5300: runs in parallel
+    dev = dev_harness.start("dev", argv, env={"PORT": str(port)})
     dev.wait_for_log("Stop with Ctrl-C", 60)
     printed = re.search(
         r"admin page\s+(http\S+/admin)\s+\(log in as (\S+) / (\S+)\)", dev.log_text()

@@ -14,6 +14,8 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.config import load_settings
 from app.runtime import Runtime
+from app.startup import StartupError
+from ops.harness import free_port
 from tests.fixtures.runtime import doiflow_environment
 from tests.support.api import assert_error
 
@@ -83,3 +85,32 @@ def test_unexpected_error_is_a_json_500_without_internals(runtime: Runtime) -> N
 
     error = assert_error(app.test_client().get("/api/boom"), 500, "internal_error")
     assert "hunter2" not in error["message"]
+
+
+def test_the_factory_runs_the_start_up_check_and_refuses_a_bad_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://db.example/doiflow")
+    with pytest.raises(StartupError) as refused:
+        create_app()
+    assert refused.value.exit_code == 2
+    assert str(refused.value).startswith("DATABASE_URL must be a PostgreSQL URL")
+
+
+def test_a_database_down_while_a_web_worker_boots_is_a_503_not_a_dead_server(
+    monkeypatch: pytest.MonkeyPatch, sandbox: Any
+) -> None:
+    # Given a database that does not answer when gunicorn (re)starts a worker
+    nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/doiflow"
+    for name, value in doiflow_environment(nowhere, sandbox.url).items():
+        monkeypatch.setenv(name, value)
+    # When the factory builds the app, it still serves: liveness 200, the API 503
+    app = create_app()
+    try:
+        client = app.test_client()
+        assert client.get("/healthz").status_code == 200
+        health = client.get("/api/health", headers={"Authorization": "Bearer dfl_x"})
+        assert health.status_code == 503
+        assert health.get_json()["checks"] == {"database": "unreachable"}
+    finally:
+        app.extensions["doiflow"].close()

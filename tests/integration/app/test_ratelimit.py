@@ -50,7 +50,7 @@ def test_over_budget_calls_are_snoozed_without_an_attempt_or_a_request(make_pipe
 def test_a_backlog_leaves_at_the_bucket_pace_each_in_its_reserved_slot(make_pipeline) -> None:
     # Given a limit of 5 requests per second (burst 5) and 15 DOIs at once
     pipeline = make_pipeline(DATACITE_RATE_LIMIT="5/1s", RELAY_POLL_SECONDS="0.05")
-    names = [f"paced{n}" for n in range(15)]
+    names = [f"paced{n}" for n in range(40)]
     for name in names:
         create(pipeline.runtime, name)
     wait_until(
@@ -68,3 +68,20 @@ def test_a_backlog_leaves_at_the_bucket_pace_each_in_its_reserved_slot(make_pipe
     with pipeline.runtime.sessions() as session:
         snoozes = session.scalar(select(func.count()).where(IntentEvent.kind == "snooze"))
     assert snoozes <= 10 + 2  # the 10 over the burst, once each (timing may add a couple)
+
+
+def test_a_backlog_at_datacites_own_limit_meets_no_429(make_pipeline, sandbox_control) -> None:
+    # Given DataCite limiting to 10 requests a second, our bucket configured the same, and
+    # a backlog four times its burst arriving at once
+    sandbox_control.configure(rate_limit="10/1s")
+    pipeline = make_pipeline(DATACITE_RATE_LIMIT="10/1s")
+    names = [f"limited{n}" for n in range(40)]
+    for name in names:
+        create(pipeline.runtime, name)
+    wait_until(
+        lambda: all(doi_state(pipeline.runtime, concept(n)) == "draft" for n in names), timeout=30
+    )
+    # Then every request found a token at DataCite: none was answered 429, each DOI sent once
+    statuses = [r["status"] for r in pipeline.datacite_requests()]
+    assert statuses.count(429) == 0
+    assert len(statuses) == 40

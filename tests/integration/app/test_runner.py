@@ -127,7 +127,9 @@ def test_every_delivery_leaves_a_timeline(make_pipeline) -> None:
     with pipeline.runtime.sessions() as session:
         intent_ids = session.scalars(select(Intent.id).order_by(Intent.id)).all()
     kinds = [e.kind for i in intent_ids for e in _events(pipeline.runtime, i)]
-    assert kinds[:5] == ["claimed", "started", "call", "retry", "claimed"]
+    # (A claim whose lease ran out before a busy worker started it is claimed again.)
+    told = [k for n, k in enumerate(kinds) if not (k == "claimed" and kinds[n - 1 : n] == [k])]
+    assert told[:5] == ["claimed", "started", "call", "retry", "claimed"]
     # The 503 may have been applied: the next deliveries wait out the write grace
     # (snoozes), then look before writing again.
     assert "snooze" in kinds
@@ -138,7 +140,25 @@ def test_every_delivery_leaves_a_timeline(make_pipeline) -> None:
     assert kinds[-1] == "done"
 
 
-@pytest.mark.parametrize("wait", [1, 4])
+def test_a_token_less_than_a_second_away_is_waited_for_in_the_thread(runtime) -> None:
+    # Given a rate limit of one request per 0.6 s, just spent
+    remotes = Remotes(runtime.settings)
+    remotes._bucket = LocalTokenBucket(Limit(3, 2))
+    assert [remotes._bucket.take().wait for _ in range(3)] == [0.0, 0.0, 0.0]
+    drained_at = utcnow()
+    create(runtime, "waited")
+    claim = _claim_one(runtime)
+    Runner(runtime, remotes).run(HANDLER, claim.intent_id, claim.lease_token)
+    # Then the one delivery waited for its token and sent: done, nothing snoozed
+    with runtime.sessions() as session:
+        intent = session.get(Intent, claim.intent_id)
+        assert (intent.status, intent.attempts) == ("done", 1)
+    [call] = [e for e in _events(runtime, claim.intent_id) if e.kind == "call"]
+    assert (call.at - drained_at).total_seconds() >= 0.6
+    assert "snooze" not in [e.kind for e in _events(runtime, claim.intent_id)]
+
+
+@pytest.mark.parametrize("wait", [2, 4])
 def test_a_local_throttle_snoozes_exactly_until_the_bucket_has_a_token(runtime, wait) -> None:
     # Given a rate limit of one request per `wait` seconds, just spent
     remotes = Remotes(runtime.settings)

@@ -60,6 +60,36 @@ def test_relay_wakes_on_notify_before_its_poll_interval(make_runtime) -> None:
     assert elapsed < 5
 
 
+def test_a_relay_with_nothing_pending_wakes_when_a_retried_intent_is_due(make_runtime) -> None:
+    # Given a relay waiting out a 30 s poll with nothing pending (it has just claimed all)
+    runtime = make_runtime(RELAY_POLL_SECONDS="30", LEASE_SECONDS="60")
+    broker = _broker()
+    intent_id = _add(runtime, "doi:1")
+    relay = Relay(runtime, broker)
+    assert relay.run_once() == 1
+    broker.queues["doi"].get_nowait()
+    lease_token = _lease_token(runtime, intent_id)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    wait_until(lambda: relay.next_due == 30, timeout=5)  # its pass found nothing due
+    time.sleep(0.3)  # and it sleeps on LISTEN
+    # When a worker sends the intent back to wait 1 s (a snooze, a retry)
+    with runtime.sessions.begin() as session:
+        due = outbox.retry_later(session, intent_id, lease_token, delay_seconds=1, error="429")
+    # Then the relay claims it when it is due, not when its poll ends
+    wait_until(lambda: broker.queues["doi"].qsize() == 1, timeout=10)
+    claimed_late_by = (utcnow() - due).total_seconds()
+    stop.set()
+    thread.join(timeout=35)
+    assert 0 <= claimed_late_by < 5
+
+
+def _lease_token(runtime, intent_id: int) -> str:
+    with runtime.sessions() as session:
+        return session.get(Intent, intent_id).lease_token
+
+
 def test_relay_claims_no_more_than_max_in_flight(make_runtime) -> None:
     runtime = make_runtime(RELAY_MAX_IN_FLIGHT="3")
     for n in range(5):

@@ -149,3 +149,44 @@ def test_url_templates_with_their_placeholders_are_accepted() -> None:
         }
     )
     assert settings.tombstone_url_template == "https://archive.org/gone/{dataset}?doi={doi}"
+
+
+@pytest.mark.parametrize(
+    "url", ["nonsense", "mysql://u:pw@db.example/doiflow", "postgresql://db:abc/x", "http://x"]
+)
+def test_a_malformed_database_url_names_what_is_accepted(url: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"DATABASE_URL": url})
+    message = str(refused.value)
+    assert message.startswith("DATABASE_URL must be a PostgreSQL URL such as postgresql://")
+    assert "sqlite:///" in message
+    assert "pw" not in message  # a password in a refused URL is not echoed
+
+
+def test_a_postgres_url_without_a_database_is_refused() -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL must name a database"):
+        load_settings({"DATABASE_URL": "postgresql://db.example/"})
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///var/doiflow.db", "postgresql:///doiflow"])
+def test_embedded_and_socket_database_urls_are_accepted(url: str) -> None:
+    assert load_settings({"DATABASE_URL": url}).database_url.split(":")[0] in (
+        "sqlite",
+        "postgresql+psycopg",
+    )
+
+
+@pytest.mark.parametrize(
+    "url", ["http://x", "redis://:6379/0", "redis://host/zero", "redis://host:port/0", "x"]
+)
+def test_a_malformed_redis_url_names_what_is_accepted(url: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings({**BASE, "REDIS_URL": url})
+    assert str(refused.value).startswith("REDIS_URL must be a redis:// or rediss:// URL")
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6379/0", "rediss://:pw@cache.example", "redis://h"]
+)
+def test_redis_and_rediss_urls_are_accepted(url: str) -> None:
+    assert load_settings({**BASE, "REDIS_URL": url}).redis_url == url

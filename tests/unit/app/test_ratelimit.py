@@ -41,3 +41,15 @@ def test_local_bucket_grants_capacity_then_reserves_slots_then_asks_to_wait(monk
     fifth = bucket.take()
     assert not fifth.reserved
     assert 29 < fifth.wait <= 30
+
+
+def test_our_burst_leaves_datacite_a_fifth_of_its_own() -> None:
+    # DataCite's bucket then stays ahead of ours: requests that bunch on the way meet a
+    # token there, not a 429. Small limits keep their whole burst (whole tokens only).
+    assert ratelimit.burst(Limit(3000, 300)) == 2400
+    assert ratelimit.burst(Limit(10, 1)) == 8
+    assert ratelimit.burst(Limit(2, 600)) == 2
+    bucket = LocalTokenBucket(Limit(10, 1))
+    grants = [bucket.take() for _ in range(9)]
+    assert [g.wait for g in grants[:8]] == [0.0] * 8
+    assert grants[8].reserved

@@ -7,13 +7,14 @@ import re
 from collections.abc import Callable
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from app.models import AdminUser, ApiToken, AuditLog
+from app.models import AdminUser, ApiToken, AuditLog, Stash
 from app.runtime import Runtime
+from app.services import datasets
 from tests.fixtures.pipeline import Pipeline, wait_until
 from tests.support.admin import PASSWORD, AdminClient, audit_count, csrf_in
-from tests.support.lifecycle import concept, create, doi_state, publish
+from tests.support.lifecycle import call, concept, create, doi_state, publish
 
 
 def test_dois_are_found_by_any_written_form_or_dataset(
@@ -128,3 +129,39 @@ def test_an_admin_creates_accounts_and_cannot_remove_the_last_admin(
         actions = list(session.scalars(select(AuditLog.action).order_by(AuditLog.id)))
     assert "admin_user.create" in actions
     assert "admin_user.role" not in actions
+
+
+def test_a_doi_page_lists_its_stashes_read_only_with_age_expiry_and_warning(
+    make_pipeline: Callable[..., Pipeline],
+    as_role: Callable[[str], AdminClient],
+    runtime: Runtime,
+) -> None:
+    # Given a draft deleted at DataCite: its record was stashed first
+    make_pipeline()
+    create(runtime, "delta")
+    wait_until(lambda: doi_state(runtime, concept("delta")) == "draft")
+    call(runtime, datasets.delete_dataset, "delta")
+    wait_until(lambda: doi_state(runtime, concept("delta")) == "deleted")
+    with runtime.sessions() as session:
+        [intent_id] = session.scalars(select(Stash.intent_id)).all()
+    # When a viewer opens the DOI
+    viewer = as_role("viewer")
+    page = html.unescape(viewer.page(f"/admin/dois/{concept('delta')}"))
+    # Then the stash is listed: what was there, how old, when it expires, which intent
+    [row] = re.findall(r'<tr class="stash">(.*?)</tr>', page, re.S)
+    assert "delete" in row
+    assert "draft" in row
+    assert "in 30 d" in row
+    assert f"#{intent_id}" in row
+    assert "unreadable" not in row
+    # And the intent's timeline shows the stash as a step of its own, then the DELETE
+    timeline = html.unescape(viewer.page(f"/admin/outbox/{intent_id}"))
+    assert timeline.index("Step done; the next is due now") < timeline.rindex("DELETE")
+    # And a damaged stash is shown with its warning, never a crash; nothing to act on
+    with runtime.sessions.begin() as session:
+        session.execute(update(Stash).values(content="{damaged"))
+    page = html.unescape(as_role("admin").page(f"/admin/dois/{concept('delta')}"))
+    [row] = re.findall(r'<tr class="stash">(.*?)</tr>', page, re.S)
+    assert "unreadable" in row
+    assert "treated as absent" in row
+    assert "<form" not in page.split("<h2>Stashes</h2>")[1].split("</section>")[0]

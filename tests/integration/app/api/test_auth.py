@@ -26,6 +26,7 @@ GUARDED = [
     ("POST", "/api/datasets/ds1/versions", "write"),
     ("DELETE", "/api/datasets/ds1/versions/1.0", "write"),
     ("POST", "/api/datasets/ds1/restore", "write"),
+    ("POST", "/api/datasets/ds1/versions/1.0/restore", "write"),
     ("GET", "/api/dois/10.80507/test.ds1", "read"),
     ("POST", "/api/dois/10.80507/test.ds1/retry", "operator"),
     ("GET", "/api/jobs/1", "read"),

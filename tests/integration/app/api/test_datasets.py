@@ -269,9 +269,60 @@ def test_invalid_dataset_id_names_the_field(
     assert row_counts(runtime) == before
 
 
-def test_restore_is_not_implemented_yet(client: FlaskClient, writer: dict[str, str]) -> None:
+def test_restore_answers_202_with_the_dataset_and_queues_its_doi(
+    client: FlaskClient, writer: dict[str, str], runtime: Runtime
+) -> None:
+    # Given a deleted dataset whose draft never reached DataCite (no worker runs here)
+    client.post("/api/datasets", json={"id": "ds1", "metadata": metadata()}, headers=writer)
+    client.delete("/api/datasets/ds1", headers=writer)
+    # When it is restored
+    answer = client.post("/api/datasets/ds1/restore", headers=writer)
+    # Then it is live again, and its DOI heads for draft through the outbox
+    assert answer.status_code == 202
+    body = answer.get_json()
+    assert body["deleted"] is False
+    assert body["concept_doi"]["target"] == "draft"
+    assert body["restore"]["dois"] == [
+        {
+            "doi": concept("ds1"),
+            "was": "pending",
+            "source": "database",
+            "stash": None,
+            "warning": None,
+        }
+    ]
+    assert [i.topic for i in intents(runtime) if i.status == "pending"] == ["sync_doi"]
+
+
+def test_restoring_a_live_or_unknown_dataset_is_refused_and_changes_nothing(
+    client: FlaskClient, writer: dict[str, str], runtime: Runtime
+) -> None:
     client.post("/api/datasets", json={"id": "ds1"}, headers=writer)
-    assert_error(client.post("/api/datasets/ds1/restore", headers=writer), 501, "not_implemented")
+    before = row_counts(runtime)
+    error = assert_error(client.post("/api/datasets/ds1/restore", headers=writer), 409, "conflict")
+    assert "not deleted" in error["message"]
+    assert_error(client.post("/api/datasets/nope/restore", headers=writer), 404, "not_found")
+    assert row_counts(runtime) == before
+
+
+def test_restore_version_brings_one_deleted_version_back(
+    client: FlaskClient, writer: dict[str, str]
+) -> None:
+    client.post("/api/datasets", json={"id": "ds1"}, headers=writer)
+    client.post("/api/datasets/ds1/versions", json=publication("1.0"), headers=writer)
+    client.delete("/api/datasets/ds1/versions/1.0", headers=writer)
+    answer = client.post("/api/datasets/ds1/versions/1.0/restore", headers=writer)
+    assert answer.status_code == 202
+    body = answer.get_json()
+    assert body["restore"]["versions"] == ["1.0"]
+    [version] = body["versions"]
+    assert (version["deleted"], version["doi"]["target"]) == (False, "findable")
+    # A version of a deleted dataset comes back with its dataset, not on its own
+    client.delete("/api/datasets/ds1", headers=writer)
+    error = assert_error(
+        client.post("/api/datasets/ds1/versions/1.0/restore", headers=writer), 409, "conflict"
+    )
+    assert "restore the dataset" in error["message"]
 
 
 def test_blob_delete_without_s3_configured_is_refused(

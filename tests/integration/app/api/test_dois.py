@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from app.models import Doi, Intent
+from app.clients.errors import RemoteDoi
+from app.db import utcnow
+from app.models import Doi, Intent, Stash
 from app.runtime import Runtime
+from app.services import stash
 from app.states.doi import apply
 from tests.support.api import assert_error, concept, publication, row_counts
 
@@ -51,6 +55,7 @@ def test_doi_shape(client: FlaskClient, bearer: Bearer, published: dict) -> None
         "last_status": None,
         "last_error": None,
         "history": [],
+        "stashes": [],
     }
 
 
@@ -143,3 +148,35 @@ def test_retry_of_a_doi_that_has_not_failed_is_409_and_changes_nothing(
     bad = client.post(f"/api/dois/{concept('ds1')}/retry", json={"reason": 5}, headers=operator)
     assert assert_error(bad, 400)["details"] == {"field": "reason"}
     assert row_counts(runtime) == before
+
+
+def test_a_doi_shows_its_stashes_with_age_expiry_and_a_warning_for_a_damaged_one(
+    client: FlaskClient, bearer: Bearer, published: dict, runtime: Runtime
+) -> None:
+    # Given two stashes of the concept (as a worker takes them), the newer one damaged
+    taken = utcnow() - timedelta(hours=1)
+    record = RemoteDoi(concept("ds1"), "draft", "https://x.example/ds1", {"titles": []})
+    with runtime.sessions.begin() as session:
+        row = session.scalars(select(Doi).where(Doi.doi == concept("ds1"))).one()
+        for intent_id, when in ((101, taken), (102, taken + timedelta(minutes=5))):
+            stash.record(
+                session,
+                runtime.settings,
+                row,
+                intent_id=intent_id,
+                action="delete",
+                seen=record,
+                now=when,
+            )
+        session.execute(update(Stash).where(Stash.intent_id == 102).values(content="{oops"))
+    # When the DOI is read
+    answer = client.get(f"/api/dois/{concept('ds1')}", headers=bearer("read"))
+    # Then both are listed, newest first, with age, expiry and the damaged one's warning
+    newer, older = answer.get_json()["stashes"]
+    assert (newer["intent_id"], older["intent_id"]) == (102, 101)
+    assert 3590 <= older["age_seconds"] <= 3700
+    assert older["expires_in_seconds"] == pytest.approx(30 * 86400 - older["age_seconds"], abs=5)
+    assert (older["found"], older["remote_state"], older["warning"]) == (True, "draft", None)
+    assert "unreadable" in newer["warning"]
+    assert "treated as absent" in newer["warning"]
+    assert not newer["expired"]

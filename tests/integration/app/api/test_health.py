@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
+import psycopg
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -12,7 +14,9 @@ from app import watchdog
 from app.db import utcnow
 from app.models import Doi, Intent
 from app.runtime import Runtime
+from app.schema import upgrade
 from app.states.doi import apply
+from tests.fixtures.database import ADMIN_URL
 from tests.support.api import PREFIX, assert_error
 
 Bearer = Callable[[str], dict[str, str]]
@@ -172,3 +176,34 @@ def test_a_relay_that_stopped_passing_is_named_while_intents_are_due(
         watchdog.beat(session, "relay:new", kind="relay")
     body = client.get("/api/health", headers=bearer("read")).get_json()
     assert body["problems"] == []
+
+
+def test_a_schema_behind_head_is_named_not_an_unreachable_database(
+    make_runtime: Callable[..., Runtime], make_client: Callable[[Runtime], FlaskClient]
+) -> None:
+    # Given a reachable database whose schema stops at 0004 (no `doiflow db upgrade` since)
+    name = f"doiflow_test_behind_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = (
+        ADMIN_URL.rpartition("/")[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    )
+    try:
+        upgrade(url, "0004")
+        runtime = make_runtime(DATABASE_URL=url)
+        # When a monitor asks for health, with any token
+        answer = make_client(runtime).get(
+            "/api/health", headers={"Authorization": "Bearer dfl_whatever"}
+        )
+        # Then the answer says what to run
+        assert answer.status_code == 503
+        body = answer.get_json()
+        assert body["checks"]["database"] == "schema_outdated"
+        [problem] = body["problems"]
+        assert problem["check"] == "schema"
+        assert "schema is at 0004" in problem["message"]
+        assert "run `doiflow db upgrade`" in problem["message"]
+        runtime.close()
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

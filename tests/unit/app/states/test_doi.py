@@ -28,6 +28,7 @@ ALLOWED = {
     ("registered", "confirm_hidden"): "registered",  # re-pointed at the tombstone
     ("registered", "fail"): "failed",
     ("failed", "redrive"): "pending",
+    ("deleted", "restore"): "pending",  # a deleted draft re-created from its stash
 }
 # Events the DOI_PUBLISH=false guard refuses on top of the table above.
 NEEDS_PUBLISHING = {"confirm_findable", "confirm_hidden"}
