@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
         init_admin(app, runtime)
     app.add_url_rule("/healthz", "healthz", _healthz)
+    app.add_url_rule("/metrics", "metrics", _metrics)
     return app
 
 
@@ -76,3 +77,14 @@ def _settings_from_environment() -> Settings:
 def _healthz() -> dict[str, str]:
     """Liveness: the process answers; no database, no token."""
     return {"status": "ok"}
+
+
+def _metrics() -> tuple[bytes, int, dict[str, str]]:
+    """Prometheus text format, no token (counts only, no identifiers; see app.metrics)."""
+    from flask import current_app
+
+    from app import metrics
+    from app.api.context import EXTENSION
+
+    body = metrics.exposition(current_app.extensions[EXTENSION])
+    return body, 200, {"Content-Type": metrics.CONTENT_TYPE}

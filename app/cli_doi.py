@@ -1,4 +1,5 @@
-"""`doiflow doi check | remediate`: the health check and its repair, from the command line.
+"""`doiflow doi check | remediate | reconcile`: the health check and its repairs, from the
+command line (`reconcile`, DataCite against the database, lives in `app.cli_reconcile`).
 
 `check` is the check behind `GET /api/health` plus one authenticated GET at DataCite
 (made with no transaction open); it exits 0 only when nothing needs a person.
@@ -19,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app import startup
 from app.cli import ConfigProblem, progress, runtime_from_environment
+from app.cli_reconcile import reconcile_command
 from app.config import load_settings
 from app.runtime import Runtime
 from app.services import datacite_probe, health, remediation
@@ -31,6 +33,9 @@ PROBLEMS = 1
 @click.group("doi")
 def doi() -> None:
     """DOIs: check what needs a person, and repair it."""
+
+
+doi.add_command(reconcile_command)
 
 
 @doi.command("check")

@@ -14,7 +14,9 @@ from sqlalchemy.exc import ArgumentError
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
-SECRET_FIELDS = frozenset({"secret_key", "datacite_password", "aws_secret_access_key"})
+SECRET_FIELDS = frozenset(
+    {"secret_key", "datacite_password", "aws_secret_access_key", "archive_webhook_secret"}
+)
 
 
 LIMIT_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*s\s*$")
@@ -68,6 +70,12 @@ VARIABLES = (
     "MAX_CONTENT_LENGTH",
     "METADATA_MAX_BYTES",
     "VERSION_MAX_BLOBS",
+    "ARCHIVE_WEBHOOK_URL",
+    "ARCHIVE_WEBHOOK_SECRET",
+    "ARCHIVE_WEBHOOK_MAX_ATTEMPTS",
+    "ARCHIVE_WEBHOOK_TIMEOUT",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "WORKER_METRICS_ADDRESS",
 )
 
 
@@ -154,6 +162,15 @@ class Settings:
     clock_takeover_seconds: float = 10.0  # a standby clock leads within this after a death
     # Schedule overrides, name -> spec ("30s", "daily 02:30", "weekly sun 03:00", "off").
     clock_schedules: tuple[tuple[str, str], ...] = ()
+    # Events posted to the archive (job finished/failed, DOI at target/failed, hold failed).
+    archive_webhook_url: str | None = None
+    archive_webhook_secret: str | None = field(default=None, repr=False)
+    # Tries per event before it fails (the runner's backoff, RETRY_BASE/CAP_SECONDS): 20
+    # tries ride out an archive down for about an hour.
+    archive_webhook_max_attempts: int = 20
+    archive_webhook_timeout: float = 10.0
+    # `host:port` of the worker host's metrics server (needs PROMETHEUS_MULTIPROC_DIR).
+    worker_metrics_address: str | None = None
 
     @property
     def datacite_configured(self) -> bool:
@@ -338,6 +355,7 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
             "RETRY_CAP_SECONDS", get("RETRY_CAP_SECONDS"), defaults_retry.cap_seconds
         ),
     )
+    webhook_url, webhook_secret, webhook_attempts, webhook_timeout = _load_webhook(source)
     settings = Settings(
         database_url=check_database_url(database_url),
         redis_url=check_redis_url(get("REDIS_URL") or None),
@@ -397,6 +415,11 @@ def load_settings(env: Mapping[str, str] | None = None, /, **defaults: str) -> S
             "CLOCK_TAKEOVER_SECONDS", get("CLOCK_TAKEOVER_SECONDS"), 10.0, minimum=1
         ),
         clock_schedules=parse_schedules(get("CLOCK_SCHEDULES")),
+        archive_webhook_url=webhook_url,
+        archive_webhook_secret=webhook_secret,
+        archive_webhook_max_attempts=webhook_attempts,
+        archive_webhook_timeout=webhook_timeout,
+        worker_metrics_address=_load_metrics_address(source),
     )
     return settings
 
@@ -407,6 +430,41 @@ def _whole(name: str, get: Callable[[str], str | None], default: int) -> int:
     if value != int(value):
         raise ConfigError(f"{name} must be a whole number, not {get(name)!r}")
     return int(value)
+
+
+ADDRESS_PATTERN = re.compile(r"^[A-Za-z0-9.:\[\]-]+:\d{1,5}$")
+
+
+def _load_metrics_address(source: Mapping[str, str]) -> str | None:
+    """WORKER_METRICS_ADDRESS `host:port`; it serves PROMETHEUS_MULTIPROC_DIR's figures."""
+    address = source.get("WORKER_METRICS_ADDRESS") or None
+    if address is None:
+        return None
+    if not ADDRESS_PATTERN.match(address):
+        raise ConfigError(f"WORKER_METRICS_ADDRESS must be host:port, not {address!r}")
+    if not source.get("PROMETHEUS_MULTIPROC_DIR"):
+        raise ConfigError(
+            "WORKER_METRICS_ADDRESS needs PROMETHEUS_MULTIPROC_DIR: the worker processes "
+            "write their figures there, the metrics server adds them up"
+        )
+    return address
+
+
+def _load_webhook(source: Mapping[str, str]) -> tuple[str | None, str | None, int, float]:
+    """The archive's webhook: a URL and the secret its bodies are signed with, both or none."""
+    url = source.get("ARCHIVE_WEBHOOK_URL") or None
+    secret = source.get("ARCHIVE_WEBHOOK_SECRET") or None
+    if url is not None:
+        check_http_url("ARCHIVE_WEBHOOK_URL", url, credentials_in="ARCHIVE_WEBHOOK_SECRET")
+        if secret is None:
+            raise ConfigError("ARCHIVE_WEBHOOK_SECRET is required with ARCHIVE_WEBHOOK_URL")
+    attempts = parse_number(
+        "ARCHIVE_WEBHOOK_MAX_ATTEMPTS", source.get("ARCHIVE_WEBHOOK_MAX_ATTEMPTS"), 20, minimum=1
+    )
+    timeout = parse_number(
+        "ARCHIVE_WEBHOOK_TIMEOUT", source.get("ARCHIVE_WEBHOOK_TIMEOUT"), 10.0, minimum=0.1
+    )
+    return url, secret, int(attempts), timeout
 
 
 DATACITE_VARIABLES = ("DATACITE_API_URL", "DATACITE_USER", "DATACITE_PASSWORD", "DATACITE_PREFIX")

@@ -24,11 +24,11 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
-from app import logs, outbox, retry
+from app import logs, metrics, outbox, retry
 from app.clients import calls
 from app.clients.errors import RemoteError, UnexpectedError
 from app.clients.remotes import Remotes
-from app.config import Settings
+from app.config import RetryPolicy, Settings
 from app.db import utcnow
 from app.heartbeat import Heartbeats
 from app.models import Intent
@@ -169,7 +169,7 @@ class Runner:
             with self.runtime.sessions.begin() as session:
                 intent, outcome = delivery.intent, delivery.outcome
                 error: RemoteError | None = outcome.error
-                decision = None if error is None else self._decide(intent, error)
+                decision = None if error is None else self._decide(handler, intent, error)
                 override = handler.record(
                     session, self.settings, intent, delivery.plan, outcome, decision
                 )
@@ -190,9 +190,14 @@ class Runner:
             crash = UnexpectedError(exc, phase="recording")
             self._record_crash(handler, intent_id, delivery.lease_token, crash, delivery.calls)
 
+    def _policy(self, handler: Handler[Any, Any]) -> RetryPolicy:
+        """The settings' retry policy, or the topic's own (`retry_policy(settings)`), if any."""
+        own = getattr(handler, "retry_policy", None)
+        return own(self.settings) if own is not None else self.settings.retry
+
     def _died_too_often(self, session: Session, handler: Handler[Any, Any], intent: Intent) -> bool:
         """Deliveries that started and never recorded (killed) still end, by count or age."""
-        policy = self.settings.retry
+        policy = self._policy(handler)
         earlier = intent.attempts - 1
         if not retry.exhausted(earlier, intent.created_at, utcnow(), policy):
             return False
@@ -204,14 +209,16 @@ class Runner:
         self._settle(session, intent, decision, error)
         return True
 
-    def _decide(self, intent: Intent, error: RemoteError) -> RetryDecision:
+    def _decide(
+        self, handler: Handler[Any, Any], intent: Intent, error: RemoteError
+    ) -> RetryDecision:
         return retry.decide(
             error,
             attempts=intent.attempts,
             throttles=int(intent.payload.get("throttles", 0)),
             created_at=intent.created_at,
             now=utcnow(),
-            policy=self.settings.retry,
+            policy=self._policy(handler),
         )
 
     def _settle(
@@ -233,6 +240,7 @@ class Runner:
         if decision is not None and decision.verdict is Verdict.CONTINUE:
             self._continue(session, intent, decision, made or [])
             return
+        metrics.count_delivery(intent.topic, None if decision is None else error)
         if decision is None or error is None:
             outbox.complete(session, intent.id, token)
             _record_calls(session, intent.id, made or [])
@@ -321,7 +329,7 @@ class Runner:
                     throttles=0,
                     created_at=intent.created_at,
                     now=utcnow(),
-                    policy=self.settings.retry,
+                    policy=self._policy(handler),
                 )
                 try:
                     with session.begin_nested():

@@ -32,10 +32,15 @@ class Runtime:
         default 15, threads past the 15th queued for a connection, heartbeats among them,
         and leases ran out. The pool opens connections only as they are used.
         """
+        from app.services import archive_events
+
         url = settings.database_url
         pool = {} if url.startswith("sqlite") else {"max_overflow": settings.hold_concurrency + 10}
         engine = make_engine(url, **pool)
-        return cls(settings=settings, engine=engine, sessions=make_session_factory(engine))
+        sessions = make_session_factory(engine)
+        # Events for the archive's webhook are noticed wherever a change is flushed.
+        archive_events.install(sessions, settings)
+        return cls(settings=settings, engine=engine, sessions=sessions)
 
     def close(self) -> None:
         """Release connections (tests and CLI commands call this)."""

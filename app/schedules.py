@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.config import ConfigError, Settings, parse_duration
-from app.topics import MAINTAIN, VERIFY_HOLDS, Topic
+from app.topics import MAINTAIN, RECONCILE, VERIFY_HOLDS, Topic
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # a Thursday
 DAY = 86400
@@ -141,7 +141,16 @@ SCHEDULES: tuple[Schedule, ...] = (
     ),
     # Stashes past STASH_RETENTION_SECONDS: their deleted datasets can no longer be restored.
     Schedule("prune_stashes", every="1h", task="app.services.stash:prune_expired"),
-    # SLOT (issue 10 item 4): Schedule("reconcile", every="daily 02:30", topic=RECONCILE),  # topic "doi.reconcile"  # noqa: E501
+    # DataCite against the database, nightly (the same key and payload as
+    # `reconcile.schedule()`, so a run by hand and the clock's never overlap).
+    Schedule(
+        "reconcile",
+        every="daily 02:30",
+        topic=RECONCILE,
+        key="doi.reconcile",
+        payload={"fix": False},
+        enabled=lambda settings: settings.datacite_configured,
+    ),
 )
 
 BY_NAME = {schedule.name: schedule for schedule in SCHEDULES}

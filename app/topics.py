@@ -19,6 +19,9 @@ class Topic:
     name: str
     queue: str
     handler: str  # "module:attribute" of the topic's runner Handler
+    # Longer than the relay's default time limit (a look and a write): for a topic whose
+    # one delivery reads much (reconcile). The heartbeat keeps its lease alive meanwhile.
+    time_limit_seconds: float | None = None
 
     def load_handler(self) -> Any:
         """Import the handler (workers only)."""
@@ -34,8 +37,29 @@ VERIFY_HOLDS = Topic("verify_holds", queue="holds", handler="app.services.hold_c
 # The clock's maintenance tasks (pruning, snapshots): database work on the `default` queue.
 MAINTAIN = Topic("maintain", queue="default", handler="app.services.maintenance:HANDLER")
 
+# Reads DataCite, so it is on the doi queue (the doi-worker makes every DataCite call).
+# One delivery reads DataCite's whole listing: up to six hours, paced by the rate limit.
+RECONCILE = Topic(
+    "doi.reconcile",
+    queue="doi",
+    handler="app.services.reconcile:HANDLER",
+    time_limit_seconds=6 * 3600,
+)
+
+# Posts to the archive, neither DataCite nor S3: the general worker's queue.
+ARCHIVE_WEBHOOK = Topic("archive_webhook", queue="default", handler="app.services.webhooks:HANDLER")
+
 REGISTRY: dict[str, Topic] = {
-    topic.name: topic for topic in (SYNC_DOI, VERIFY_BLOBS, APPLY_HOLD, VERIFY_HOLDS, MAINTAIN)
+    topic.name: topic
+    for topic in (
+        SYNC_DOI,
+        VERIFY_BLOBS,
+        APPLY_HOLD,
+        VERIFY_HOLDS,
+        MAINTAIN,
+        RECONCILE,
+        ARCHIVE_WEBHOOK,
+    )
 }
 
 

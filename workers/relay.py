@@ -26,7 +26,7 @@ from app import claiming, outbox, watchdog
 from app.config import Settings
 from app.db import is_postgres, utcnow
 from app.runtime import Runtime
-from app.topics import REGISTRY
+from app.topics import REGISTRY, Topic
 from workers import sending
 
 log = logging.getLogger("doiflow.relay")
@@ -92,7 +92,10 @@ class Relay:
         if not known:
             return 0
         time_limit = delivery_time_limit_ms(self.settings)
-        messages = [sending.message_for(c, time_limit_ms=time_limit) for c in known]
+        messages = [
+            sending.message_for(c, time_limit_ms=_limit_of(REGISTRY[c.topic], time_limit))
+            for c in known
+        ]
         try:
             sending.send(self.broker, messages)
         except Exception:
@@ -194,6 +197,12 @@ def _drain(conn: psycopg.Connection[object]) -> None:
     for _ in conn.notifies(timeout=0):
         if time.monotonic() >= until:
             return
+
+
+def _limit_of(topic: Topic, default_ms: int) -> int:
+    """A topic's own time limit (a long read such as reconcile), else the default."""
+    own = topic.time_limit_seconds
+    return default_ms if own is None else max(default_ms, int(own * 1000))
 
 
 def delivery_time_limit_ms(settings: Settings) -> int:

@@ -52,6 +52,10 @@ _settings = startup.prepare_or_exit("worker", redis=True, stream=_stderr)
 try:
     _check_bucket(_settings)
     broker = broker_module.install(broker_module.redis_broker(_settings, "workers"))
+    if _settings.worker_metrics_address is not None:
+        from workers.metrics import MetricsExposition
+
+        broker.add_middleware(MetricsExposition())
 except ConfigError as error:
     startup.refuse("worker", startup.StartupError(str(error), startup.EXIT_CONFIG), stream=_stderr)
 context.use(Runner(Runtime.from_settings(_settings), Remotes(_settings)))

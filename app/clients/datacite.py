@@ -10,13 +10,14 @@ import json
 import logging
 import time
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
+from app import metrics
 from app.clients import calls
 from app.clients.errors import (
     PermanentError,
@@ -72,6 +73,35 @@ class DataCiteClient:
         response = self._request("GET", doi, missing_ok=True)
         return None if response.status_code == 404 else _remote_doi(response)
 
+    def list_page(
+        self, *, client_id: str, prefix: str, cursor: str | None = None, size: int = 1000
+    ) -> tuple[list[RemoteDoi], str | None]:
+        """One page of the client's DOIs under `prefix` (every state), and the next cursor.
+
+        DataCite's cursor pagination (`page[cursor]`) walks by creation time with no
+        10,000-result limit; the first page is asked with cursor 1.
+        """
+        params = {
+            "client-id": client_id.lower(),
+            "prefix": prefix,
+            "page[size]": str(size),
+            "page[cursor]": cursor or "1",
+        }
+        response = self._request("GET", f"{prefix}/*", params=params, listing=True)
+        payload = _json_body(response)
+        data = payload.get("data") if isinstance(payload, dict) else None
+        try:
+            if not isinstance(data, list):
+                raise ValueError("no data list")
+            records = [_record(item, response.status_code) for item in data]
+        except ValueError:
+            raise PermanentError(
+                f"DataCite answered {response.status_code} to a listing without DOI records",
+                status=response.status_code,
+                body=_body_text(response),
+            ) from None
+        return records, _next_cursor(payload) if records else None
+
     def save_draft(self, doi: str, attributes: dict) -> RemoteDoi:
         """Create or update a draft DOI (PUT without an event)."""
         # An event smuggled in with the metadata would change state behind our back.
@@ -108,7 +138,14 @@ class DataCiteClient:
         return self._request("PUT", doi, body, missing_ok=missing_ok)
 
     def _request(
-        self, method: str, doi: str, body: dict | None = None, *, missing_ok: bool = False
+        self,
+        method: str,
+        doi: str,
+        body: dict | None = None,
+        *,
+        missing_ok: bool = False,
+        params: dict[str, str] | None = None,
+        listing: bool = False,
     ) -> requests.Response:
         """Send one request; return a 2xx (or accepted 404) response, else raise."""
         doi = _normalise(doi)
@@ -116,7 +153,8 @@ class DataCiteClient:
         try:
             response = self._session.request(
                 method,
-                self._doi_url(doi),
+                f"{self.api_url}/dois" if listing else self._doi_url(doi),
+                params=params,
                 data=None if body is None else json.dumps(body),
                 timeout=self._timeout,
                 allow_redirects=False,  # a redirect would turn a PUT into a GET
@@ -174,7 +212,9 @@ def _normalise(doi: str) -> str:
 def _log(
     method: str, doi: str, status: int | None, started: float, *, error: RemoteError | None = None
 ) -> None:
-    elapsed_ms = round((time.monotonic() - started) * 1000)
+    elapsed = time.monotonic() - started
+    metrics.observe_datacite(method, status, elapsed)
+    elapsed_ms = round(elapsed * 1000)
     retry_after = getattr(error, "retry_after", None)
     extra: dict[str, Any] = {
         "action": "datacite_request",
@@ -268,21 +308,39 @@ def _remote_doi(response: requests.Response) -> RemoteDoi:
     """Read DataCite's JSON:API record; a 2xx without one cannot confirm anything."""
     payload = _json_body(response)
     data = payload.get("data") if isinstance(payload, dict) else None
-    attributes = data.get("attributes") if isinstance(data, dict) else None
-    if not isinstance(data, dict) or not isinstance(attributes, dict):
+    try:
+        return _record(data, response.status_code)
+    except ValueError:
         raise PermanentError(
             f"DataCite answered {response.status_code} without a DOI record",
             status=response.status_code,
             body=_body_text(response),
-        )
+        ) from None
+
+
+def _record(data: Any, status: int) -> RemoteDoi:
+    """One JSON:API DOI resource; ValueError when it is not one."""
+    attributes = data.get("attributes") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(attributes, dict):
+        raise ValueError("not a DOI record")
     state = attributes.get("state")
     return RemoteDoi(
         doi=str(attributes.get("doi") or data.get("id") or "").lower(),
         state=str(state) if state is not None else "",
         url=attributes.get("url"),
         attributes=attributes,
-        http_status=response.status_code,
+        http_status=status,
     )
+
+
+def _next_cursor(payload: dict[str, Any]) -> str | None:
+    """The `page[cursor]` of links.next, or None on the last page."""
+    links = payload.get("links")
+    following = links.get("next") if isinstance(links, dict) else None
+    if not isinstance(following, str):
+        return None
+    cursors = parse_qs(urlsplit(following).query).get("page[cursor]")
+    return cursors[0] if cursors else None
 
 
 def _json_body(response: requests.Response) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app import metrics
 from app.clients.datacite import DataCiteClient
 from app.clients.errors import PermanentError, RemoteDoi, RemoteError, ThrottledError
 from app.clients.remotes import Remotes
@@ -217,6 +218,7 @@ class _Tokens:
             _sleep_until(time.time() + grant.wait)
             return
         if grant.wait > 0:
+            metrics.observe_bucket_wait(grant.wait)
             # Over our own budget: snooze until our token, without asking DataCite.
             until = time.time() + grant.wait if grant.reserved else None
             raise ThrottledError(

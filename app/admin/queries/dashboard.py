@@ -90,15 +90,16 @@ def refresh_task(
 
 
 def take(session: Session, now: datetime, settings: Settings | None = None) -> dict[str, Any]:
-    """The figures: DOIs and legal holds per state, intents per status, outbox lag,
-    throughput, health."""
+    """The figures: DOIs per state (and kind), intents per status (and topic), outbox lag and
+    oldest pending age, legal holds per state, throughput, health. `/metrics` reads them too."""
     sections: dict[str, Any] = {
-        "dois": lambda: _grouped(session, Doi.state),
+        "dois_by_kind": lambda: _pairs(session, Doi.state, Doi.kind),
+        "intents_by_topic": lambda: _pairs(session, Intent.status, Intent.topic),
         "holds": lambda: _grouped(session, LegalHold.state),
         # A scan of every blob: counted here, not by each view's health checks.
         "blob_problems": lambda: health.blob_problems(session),
-        "intents": lambda: _grouped(session, Intent.status),
         "lag_seconds": lambda: round(outbox.lag_seconds(session, now=now), 1),
+        "oldest_pending_seconds": lambda: _oldest_pending(session, now),
         "throughput": lambda: throughput(session, now),
     }
     if settings is not None:
@@ -117,7 +118,31 @@ def take(session: Session, now: datetime, settings: Settings | None = None) -> d
             )
             data[name] = None
             data["errors"].append(f"{name}: took longer than {SECTION_TIMEOUT_MS} ms")
+    # The dashboard's per-state counts, summed from the finer ones (one scan each).
+    data["dois"] = _totals(data["dois_by_kind"])
+    data["intents"] = _totals(data["intents_by_topic"])
     return data
+
+
+def _pairs(session: Session, first: Any, second: Any) -> list[list[Any]]:
+    """`[[first, second, count], …]`, grouped by both columns."""
+    rows = session.execute(select(first, second, func.count()).group_by(first, second))
+    return [[str(a), str(b), int(n)] for a, b, n in rows]
+
+
+def _totals(pairs: list[list[Any]] | None) -> dict[str, int] | None:
+    if pairs is None:
+        return None
+    totals: dict[str, int] = {}
+    for first, _, count in pairs:
+        totals[first] = totals.get(first, 0) + count
+    return totals
+
+
+def _oldest_pending(session: Session, now: datetime) -> float:
+    """Seconds since the oldest pending intent was written (0 when none waits), due or not."""
+    oldest = session.scalar(select(func.min(Intent.created_at)).where(Intent.status == "pending"))
+    return round(max(0.0, (now - _as_utc(oldest)).total_seconds()), 1) if oldest else 0.0
 
 
 def throughput(session: Session, now: datetime) -> dict[str, Any]:

@@ -582,3 +582,32 @@ def test_every_request_is_logged_with_a_constant_message(
         (logging.WARNING, "datacite_request", "PUT", DOI, 422),
     ]
     assert all(isinstance(r.__dict__["elapsed_ms"], int) for r in records)
+
+
+# --- listing: the client's DOIs under a prefix, by cursor -----------------------------
+
+
+def test_list_page_walks_every_doi_of_the_client_and_prefix_by_cursor(
+    client: DataCiteClient, sandbox: SandboxServer
+) -> None:
+    # Given five drafts of ours and one of another client
+    mine = [f"{SANDBOX_PREFIX}/doiflow.list{n}" for n in range(5)]
+    for doi in mine:
+        client.save_draft(doi, {"url": "https://archive.example.org/x"})
+    sandbox.control.seed(f"{SANDBOX_PREFIX}/theirs.1", owner="OTHER.CLIENT")
+
+    # When the listing is read two at a time
+    seen, cursor, pages = [], None, 0
+    while True:
+        page, cursor = client.list_page(
+            client_id=SANDBOX_USER, prefix=SANDBOX_PREFIX, cursor=cursor, size=2
+        )
+        pages += 1
+        seen += [(r.doi, r.state, r.url) for r in page]
+        if cursor is None or len(page) < 2:
+            break
+
+    # Then every DOI of ours came once, with its state and URL, in three pages
+    assert sorted(seen) == [(d, "draft", "https://archive.example.org/x") for d in mine]
+    assert pages == 3
+    assert all(r["method"] == "GET" for r in sandbox.requests()[-3:])
