@@ -19,7 +19,7 @@ TAKEOVER = 4.0
 def e2e_overrides() -> dict[str, str]:
     return {
         "CLOCK_TAKEOVER_SECONDS": str(TAKEOVER),
-        "CLOCK_SCHEDULES": "refresh_snapshot=1s,prune_outbox=1h,prune_stashes=off",
+        "CLOCK_SCHEDULES": "refresh_snapshot=1s,prune_outbox=1h,prune_stashes=off,reconcile=off",
     }
 
 

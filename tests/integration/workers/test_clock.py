@@ -18,9 +18,8 @@ NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def _clock(make_runtime: Callable[..., Runtime], **overrides: str) -> Clock:
-    runtime = make_runtime(
-        CLOCK_SCHEDULES="prune_outbox=1h,refresh_snapshot=30s,prune_stashes=off", **overrides
-    )
+    schedules = "prune_outbox=1h,refresh_snapshot=30s,prune_stashes=off,reconcile=off"
+    runtime = make_runtime(CLOCK_SCHEDULES=schedules, **overrides)
     return Clock(runtime, name="clock:test")
 
 
@@ -85,7 +84,7 @@ def test_two_clocks_ticking_the_same_slot_queue_it_once(
     make_runtime: Callable[..., Runtime],
 ) -> None:
     # Given two clocks that both believe they lead (say, one whose lock was lost mid-tick)
-    runtime = make_runtime(CLOCK_SCHEDULES="refresh_snapshot=off,prune_stashes=off")
+    runtime = make_runtime(CLOCK_SCHEDULES="refresh_snapshot=off,prune_stashes=off,reconcile=off")
     active = schedules.active(runtime.settings)
     seen: dict[str, list[str]] = {}
 
@@ -123,7 +122,7 @@ def _by(runtime: Runtime) -> list[tuple[str, str]]:
 def test_a_slot_read_before_another_clock_moved_it_is_not_moved_again(
     make_runtime: Callable[..., Runtime],
 ) -> None:
-    runtime = make_runtime(CLOCK_SCHEDULES="refresh_snapshot=off,prune_stashes=off")
+    runtime = make_runtime(CLOCK_SCHEDULES="refresh_snapshot=off,prune_stashes=off,reconcile=off")
     active = schedules.active(runtime.settings)
     with runtime.sessions.begin() as session:
         tick(session, runtime.settings, active, now=NOON, by="a")

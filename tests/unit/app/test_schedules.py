@@ -84,3 +84,18 @@ def test_each_schedule_queues_a_registered_topic_with_a_stable_key() -> None:
     verify = by_name["verify_holds"]
     assert (verify.topic, verify.intent_key) == (VERIFY_HOLDS, "verify_holds:0")
     assert verify.intent_payload(settings) == {"after": 0, "fix": False}
+
+
+def test_reconcile_runs_nightly_only_with_datacite_configured() -> None:
+    assert "reconcile" not in {a.schedule.name for a in active(load_settings(BASE))}
+    configured = load_settings(
+        {
+            **BASE,
+            "DATACITE_API_URL": "https://api.test.datacite.org",
+            "DATACITE_USER": "REPO.ID",
+            "DATACITE_PASSWORD": "secret",
+            "DATACITE_PREFIX": "10.80507",
+        }
+    )
+    [nightly] = [a for a in active(configured) if a.schedule.name == "reconcile"]
+    assert nightly.schedule.intent_key == "doi.reconcile"

@@ -19,7 +19,7 @@ from workers.clock import tick
 def test_the_snapshot_task_takes_a_dashboard_snapshot_with_the_health_checks(
     make_pipeline,
 ) -> None:
-    pipeline = make_pipeline(CLOCK_SCHEDULES="prune_outbox=off,prune_stashes=off")
+    pipeline = make_pipeline(CLOCK_SCHEDULES="prune_outbox=off,prune_stashes=off,reconcile=off")
     runtime = pipeline.runtime
     active = schedules.active(runtime.settings)
     # Two slots: the second snapshot sees the first one's delivery finished

@@ -59,7 +59,7 @@ def _claim_plan(runtime) -> list[str]:
 
 
 def test_old_settled_intents_are_pruned_in_batches_and_the_story_stays(make_pipeline) -> None:
-    pipeline = make_pipeline(CLOCK_SCHEDULES="refresh_snapshot=off,prune_stashes=off")
+    pipeline = make_pipeline(CLOCK_SCHEDULES="refresh_snapshot=off,prune_stashes=off,reconcile=off")
     runtime = pipeline.runtime
     # Given a DOI synced by an intent that is now more than a week old
     create(runtime, "ds1")
