@@ -429,6 +429,12 @@ def _check_version_name(session: Session, dataset: Dataset, name: str) -> None:
         raise InvalidInputError(
             f"version {name!r} must match {identifiers.NAME_PATTERN.pattern}", {"field": "version"}
         )
+    if name.lower() in identifiers.RESERVED_VERSION_NAMES:
+        # Its DOI would end in `/retry`, a path of the API's own (POST /api/dois/{doi}/retry).
+        raise ConflictError(
+            f"version name {name!r} is reserved: its DOI would end in /{name.lower()}, a path "
+            'of the API; pass another "version"'
+        )
     clash = next((v.name for v in dataset.versions if v.name.lower() == name.lower()), None)
     if clash is not None:
         raise ConflictError(

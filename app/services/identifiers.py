@@ -7,6 +7,8 @@ from datetime import datetime
 from urllib.parse import unquote
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Version names a DOI cannot end in: `{doi}/retry` is the API's re-drive path.
+RESERVED_VERSION_NAMES = frozenset({"retry"})
 DOI_PATTERN = re.compile(r"^10\.\d{4,9}/[-._;()/:a-z0-9*~$=]+$")
 DOI_FORMS = (
     "https://doi.org/",

@@ -407,6 +407,16 @@ def test_an_empty_version_name_is_400_and_changes_nothing(
     assert row_counts(runtime) == before
 
 
+def test_a_version_named_retry_is_refused_its_doi_would_be_an_api_path(
+    client: FlaskClient, writer: dict[str, str], runtime: Runtime
+) -> None:
+    client.post("/api/datasets", json={"id": "ds1"}, headers=writer)
+    before = row_counts(runtime)
+    answer = client.post("/api/datasets/ds1/versions", json=publication("Retry"), headers=writer)
+    assert "reserved" in assert_error(answer, 409, "conflict")["message"]
+    assert row_counts(runtime) == before
+
+
 BLANKS = [
     pytest.param({"titles": [{"title": ""}]}, ["titles.0.title"], id="empty-title"),
     pytest.param({"titles": [{"title": " \t"}]}, ["titles.0.title"], id="blank-title"),
