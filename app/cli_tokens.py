@@ -28,12 +28,22 @@ def tokens_group() -> None:
     """API bearer tokens: list, create, revoke."""
 
 
+def _command() -> str:
+    """The command as typed (`tokens create`, or its alias `create-token`) for start-up lines."""
+    context = click.get_current_context(silent=True)
+    names: list[str] = []
+    while context is not None and context.parent is not None:
+        names.insert(0, context.info_name or "")
+        context = context.parent
+    return " ".join(names) or "tokens"
+
+
 @tokens_group.command("list")
 @click.option("--all", "include_revoked", is_flag=True, help="Include revoked tokens.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list on stdout.")
 def list_tokens(include_revoked: bool, as_json: bool) -> None:
     """Tokens with their scopes and when they were last used (never the token itself)."""
-    runtime = runtime_from_environment("tokens")
+    runtime = runtime_from_environment(_command())
     try:
         with runtime.sessions() as session:
             rows = [_row(t) for t in tokens.list_tokens(session, include_revoked=include_revoked)]
@@ -63,7 +73,7 @@ def create(name: str, scopes: str) -> None:
 
 def create_token(name: str, scopes: str) -> None:
     """`tokens create`, also behind the older `doiflow create-token`."""
-    runtime = runtime_from_environment("tokens")
+    runtime = runtime_from_environment(_command())
     try:
         with runtime.sessions.begin() as session:
             token, plain = operator.create_token(
@@ -83,7 +93,7 @@ def create_token(name: str, scopes: str) -> None:
 @click.option("--reason", default="revoked with doiflow tokens revoke", show_default=True)
 def revoke(token_id: int, reason: str) -> None:
     """Revoke a live token by id (see `tokens list`); it is refused from the next request on."""
-    runtime = runtime_from_environment("tokens")
+    runtime = runtime_from_environment(_command())
     try:
         with runtime.sessions.begin() as session:
             token = operator.revoke_token(session, token_id, actor=audit.cli_actor(), reason=reason)
