@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.db import utcnow
 from app.models import Doi
-from app.services import datasets, dois, health, versions
+from app.services import datasets, dois, health, health_checks, versions
 from tests.fixtures.pipeline import wait_until
 from tests.fixtures.sandbox import SANDBOX_AUTH
 from tests.support.citations import dangling_citations
@@ -122,7 +122,7 @@ def test_a_concept_waiting_on_a_failed_version_says_why_and_counts_in_health(
     assert "Is not a valid url" in waiting.last_error
     settings = pipeline.runtime.settings
     with pipeline.runtime.sessions() as session:
-        checks = health.measure(session, settings)
+        checks = health_checks.measure(session, settings)
     assert checks["concepts_waiting_on_a_failed_version"] == 1
     assert "concepts_waiting" in [p.check for p in health.problems_in(checks, settings)]
 
