@@ -23,7 +23,7 @@ from app.cli import ConfigProblem, progress, runtime_from_environment
 from app.cli_reconcile import reconcile_command
 from app.config import load_settings
 from app.runtime import Runtime
-from app.services import datacite_probe, health, remediation
+from app.services import datacite_probe, health, health_checks, remediation
 
 # Exit statuses: 0 nothing needs a person (remediate: every step taken), 1 something
 # does (remediate: a step no longer applied), 2 a bad setting.
@@ -54,7 +54,7 @@ def check(as_json: bool) -> None:
         runtime = Runtime.from_settings(settings)
         try:
             with runtime.sessions() as session:
-                checks = health.measure(session, settings)
+                checks = health_checks.measure(session, settings)
         except DBAPIError:
             checks = {"database": "unreachable"}
         finally:

@@ -21,7 +21,7 @@ from app.cli import ConfigProblem, runtime_from_environment
 from app.clients.errors import RemoteError
 from app.clients.remotes import Remotes
 from app.db import utcnow
-from app.services import audit, reconcile
+from app.services import audit, reconcile, reconcile_fix, reconcile_read
 
 DATACITE_FAILED = 3
 
@@ -46,11 +46,11 @@ def reconcile_command(fix: bool, dataset_ids: tuple[str, ...], as_json: bool) ->
     assert client is not None  # noqa: S101 - configured, checked above
     with runtime.sessions() as session:
         known = reconcile.known_dois(session, dataset_ids)
-    take = reconcile.bucket_taker(remotes.datacite_bucket)
+    take = reconcile_read.bucket_taker(remotes.datacite_bucket)
     read_at = utcnow()
     try:
         with _progress(len(known), "reading DataCite", as_json) as step:
-            remote = reconcile.read(
+            remote = reconcile_read.read(
                 client, settings, take, known, listed=not dataset_ids, progress=step
             )
     except RemoteError as error:
@@ -61,7 +61,7 @@ def reconcile_command(fix: bool, dataset_ids: tuple[str, ...], as_json: bool) ->
     if fix and report.drifts:
         actor = audit.cli_actor()
         with runtime.sessions.begin() as session:
-            report.queued = reconcile.fix(
+            report.queued = reconcile_fix.fix(
                 session, settings, report.drifts, actor=actor, read_at=read_at
             )
     _summary(report, fix=fix, as_json=as_json)

@@ -142,7 +142,7 @@ SCHEDULES: tuple[Schedule, ...] = (
     # Stashes past STASH_RETENTION_SECONDS: their deleted datasets can no longer be restored.
     Schedule("prune_stashes", every="1h", task="app.services.stash:prune_expired"),
     # DataCite against the database, nightly (the same key and payload as
-    # `reconcile.schedule()`, so a run by hand and the clock's never overlap).
+    # `reconcile_task.schedule()`, so a run by hand and the clock's never overlap).
     Schedule(
         "reconcile",
         every="daily 02:30",

@@ -42,7 +42,7 @@ MAINTAIN = Topic("maintain", queue="default", handler="app.services.maintenance:
 RECONCILE = Topic(
     "doi.reconcile",
     queue="doi",
-    handler="app.services.reconcile:HANDLER",
+    handler="app.services.reconcile_task:HANDLER",
     time_limit_seconds=6 * 3600,
 )
 

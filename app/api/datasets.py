@@ -11,7 +11,7 @@ from app.api.blueprint import bp
 from app.api.context import current_settings, transaction
 from app.api.validation import path_text, read_body, read_query
 from app.enums import Scope
-from app.services import datasets, holds, restore
+from app.services import dataset_listing, datasets, holds, restore, versions
 
 LIST_LIMIT = 100  # datasets per page unless `limit` says otherwise
 
@@ -39,7 +39,7 @@ def list_datasets() -> ResponseReturnValue:
     """Datasets in id order, a page at a time (`after` = the previous page's `next`)."""
     query = read_query("ListDatasets")
     with transaction() as session:
-        rows, cursor = datasets.list_datasets(
+        rows, cursor = dataset_listing.list_datasets(
             session,
             after=query.get("after"),
             limit=query.get("limit", LIST_LIMIT),
@@ -102,7 +102,7 @@ def publish_version(dataset_id: str) -> ResponseReturnValue:
     path_text("dataset id", dataset_id)
     body = read_body("PublishVersion")
     with transaction() as session:
-        version, job = datasets.publish_version(
+        version, job = versions.publish_version(
             current_settings(),
             session,
             dataset_id,
@@ -125,7 +125,7 @@ def delete_version(dataset_id: str, version: str) -> ResponseReturnValue:
     """Delete a published version: its DOI is hidden, the concept follows the latest left."""
     path_text("dataset id", dataset_id)
     with transaction() as session:
-        dataset = datasets.delete_version(current_settings(), session, dataset_id, version)
+        dataset = versions.delete_version(current_settings(), session, dataset_id, version)
         answer = serialize.dataset_json(session, dataset)
     return answer, 202
 
@@ -138,7 +138,7 @@ def update_version_metadata(dataset_id: str, version: str) -> ResponseReturnValu
     path_text("version", version)
     body = read_body("UpdateMetadata")
     with transaction() as session:
-        dataset = datasets.update_version_metadata(
+        dataset = versions.update_version_metadata(
             current_settings(), session, dataset_id, version, body["metadata"]
         )
         answer = serialize.dataset_json(session, dataset)

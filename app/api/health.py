@@ -13,6 +13,7 @@ from app.api.blueprint import bp
 from app.api.context import current_runtime, current_settings, transaction
 from app.enums import Scope
 from app.services import health as checks_service
+from app.services import health_checks
 
 log = logging.getLogger("doiflow.api")
 
@@ -30,7 +31,7 @@ def health() -> ResponseReturnValue:
         else:
             authenticate_request(Scope.READ)
             with transaction() as session:
-                checks = checks_service.measure(session, settings, archive_wide=False)
+                checks = health_checks.measure(session, settings, archive_wide=False)
     except DBAPIError as error:
         # Without a database the token cannot be checked either; saying so leaks nothing.
         log.error(

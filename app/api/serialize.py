@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.models import Dataset, Doi, DoiTransition, Job, JobStep, LegalHold, Stash, Version
 from app.services import holds, stash
-from app.services.datasets import DatasetRow
+from app.services.dataset_listing import DatasetRow
 
 NO_HOLDS = {"on": 0, "total": 0}
 

@@ -6,46 +6,30 @@ from the one it last confirmed, its `metadata` differs from what it last confirm
 the DOI is `missing` at DataCite, and DOIs under our prefix and instance that DataCite
 holds and doiflow does not know (`unknown`: listed, never deleted).
 
-Reads go through the shared DataCite token bucket, with no transaction open: the
-client's paginated listing (`GET /dois?client-id&prefix&page[cursor]`) for a full run,
-one `GET /dois/{doi}` per DOI with `--dataset`, and a GET to confirm every DOI the
-listing did not show before it is called missing. `fix` never writes to DataCite: it
-marks each drifting DOI "look first" (what DataCite holds is unknown again, as after a
-re-drive) and queues a sync through the DOI policy and the outbox, whose delivery reads
-DataCite's record, records its real state and re-sends what differs.
+This module compares; DataCite is read in `reconcile_read` (paced, no transaction
+open), drift is fixed in `reconcile_fix` (never by writing to DataCite).
 
 `doiflow doi reconcile` runs it from the command line; the `doi.reconcile` topic runs
-it on the doi queue (the clock schedules it nightly).
+it on the doi queue (`reconcile_task`; the clock schedules it nightly).
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from app import metrics, outbox
-from app.clients.datacite import DataCiteClient
-from app.clients.errors import PermanentError, RemoteDoi, RemoteError
-from app.clients.remotes import Remotes
+from app.clients.errors import RemoteDoi
 from app.config import Settings
-from app.db import utcnow
 from app.enums import DoiState, IntentStatus
 from app.models import Dataset, Doi, Intent
-from app.retry import RetryDecision
-from app.runner import Failure
-from app.services import audit, payloads
-from app.services.doi_policy import request_sync, sync_key
+from app.services import payloads
+from app.services.doi_policy import sync_key
 from app.services.metadata import metadata_hash, remote_holds
-from app.topics import RECONCILE
-
-log = logging.getLogger("doiflow.reconcile")
 
 KINDS = ("state", "url", "metadata", "missing", "unknown")
 FIXABLE = frozenset({"state", "url", "metadata", "missing"})
@@ -57,7 +41,6 @@ COMPARED = (
     DoiState.DELETED.value,
 )
 PAGE = 500
-LIST_SIZE = 1000
 OPEN = (IntentStatus.PENDING.value, IntentStatus.ENQUEUED.value)
 
 
@@ -107,24 +90,6 @@ class Report:
         }
 
 
-Take = Callable[[], None]
-
-
-def bucket_taker(bucket: Any) -> Take:
-    """Block until the shared bucket grants a token (a reserved one is ours after the wait)."""
-
-    def take() -> None:
-        while True:
-            grant = bucket.take()
-            if grant.wait > 0:
-                metrics.observe_bucket_wait(grant.wait)
-                time.sleep(grant.wait)
-            if grant.wait == 0 or grant.reserved:
-                return
-
-    return take
-
-
 def our_prefix(settings: Settings) -> str:
     """Every DOI doiflow mints starts with this (prefix and instance)."""
     return f"{settings.datacite_prefix}/{settings.doi_instance}.".lower()
@@ -137,42 +102,6 @@ def known_dois(session: Session, dataset_ids: Iterable[str] = ()) -> list[str]:
     if ids:
         query = query.where(Doi.dataset_id.in_(ids))
     return list(session.scalars(query))
-
-
-def read_listing(
-    client: DataCiteClient,
-    settings: Settings,
-    take: Take,
-    progress: Callable[[int], None] = lambda n: None,
-    *,
-    size: int = LIST_SIZE,
-) -> Iterator[list[RemoteDoi]]:
-    """DataCite's DOIs for our client and prefix, a page at a time, each read paced."""
-    cursor: str | None = None
-    while True:
-        take()
-        records, cursor = client.list_page(
-            client_id=settings.datacite_user or "",
-            prefix=settings.datacite_prefix or "",
-            cursor=cursor,
-            size=size,
-        )
-        progress(len(records))
-        yield records
-        if cursor is None or len(records) < size:
-            return
-
-
-def read_each(
-    client: DataCiteClient, dois: Iterable[str], take: Take, progress: Callable[[int], None]
-) -> dict[str, RemoteDoi | None]:
-    """One GET per DOI (None: DataCite does not have it)."""
-    found: dict[str, RemoteDoi | None] = {}
-    for doi in dois:
-        take()
-        found[doi] = client.get(doi)
-        progress(1)
-    return found
 
 
 def compare_page(
@@ -189,7 +118,7 @@ def compare_page(
             )
         )
     }
-    busy = _in_flight(session, [d for d in rows.values() if d.state in COMPARED])
+    busy = in_flight(session, [d for d in rows.values() if d.state in COMPARED])
     mine = our_prefix(settings)
     for name, record in remote.items():
         row = rows.get(name)
@@ -232,7 +161,7 @@ def compare(
     return found
 
 
-def _in_flight(session: Session, dois: list[Doi]) -> set[int]:
+def in_flight(session: Session, dois: list[Doi]) -> set[int]:
     """Ids of the DOIs with a sync waiting or in flight."""
     if not dois:
         return set()
@@ -241,72 +170,6 @@ def _in_flight(session: Session, dois: list[Doi]) -> set[int]:
         select(Intent.key).where(Intent.key.in_(list(by_key)), Intent.status.in_(OPEN))
     )
     return {by_key[k] for k in keys}
-
-
-def fix(
-    session: Session,
-    settings: Settings,
-    drifts: list[Drift],
-    *,
-    actor: str,
-    read_at: datetime | None = None,
-) -> int:
-    """Queue a look-first sync for every DOI with fixable drift; returns how many were queued.
-
-    Each DOI is locked and re-checked: one that changed since it was read (`read_at`; a
-    sync queued or in doubt meanwhile) is left to that sync.
-    """
-    by_doi: dict[str, list[Drift]] = {}
-    for item in drifts:
-        if item.kind in FIXABLE:
-            by_doi.setdefault(item.doi, []).append(item)
-    queued = 0
-    for name, found in by_doi.items():
-        doi = session.scalars(select(Doi).where(Doi.doi == name).with_for_update()).first()
-        if doi is None or doi.in_doubt or doi.state == DoiState.DELETED.value:
-            continue
-        if read_at is not None and doi.updated_at >= read_at:
-            continue
-        if _in_flight(session, [doi]):
-            continue
-        # What DataCite holds is unknown again: the delivery looks before it decides. No
-        # write of ours is in flight, so nobody waits the write grace.
-        grace = timedelta(seconds=settings.datacite_write_grace_seconds)
-        doi.in_doubt_since = utcnow() - grace
-        session.flush()
-        if request_sync(session, settings, doi) is not None:
-            queued += 1
-        audit.record(
-            session,
-            actor,
-            "reconcile_fix",
-            doi.doi,
-            reason="DataCite differs from doiflow",
-            drift=[d.as_json() for d in found],
-        )
-    return queued
-
-
-def read(
-    client: DataCiteClient,
-    settings: Settings,
-    take: Take,
-    known: list[str],
-    *,
-    listed: bool,
-    progress: Callable[[int], None] = lambda n: None,
-) -> dict[str, RemoteDoi | None]:
-    """What DataCite holds: its listing (a full run) or one GET per DOI; no transaction open.
-
-    A known DOI the listing did not show gets a GET of its own before it counts as missing.
-    """
-    remote: dict[str, RemoteDoi | None] = {}
-    if listed:
-        for page in read_listing(client, settings, take, progress):
-            remote.update((record.doi, record) for record in page)
-    unseen = [doi for doi in known if doi not in remote]
-    remote.update(read_each(client, unseen, take, progress))
-    return remote
 
 
 def compare_all(
@@ -324,79 +187,3 @@ def compare_all(
             page = {name: remote[name] for name in names[start : start + PAGE]}
             compare_page(session, settings, page, report)
     return report
-
-
-def schedule(session: Session, *, fix: bool = False, dataset_ids: Iterable[str] = ()) -> Intent:
-    """Queue a reconciliation on the doi queue (the clock's nightly call); coalesced."""
-    payload: dict[str, Any] = {"fix": fix}
-    ids = list(dataset_ids)
-    if ids:
-        payload["datasets"] = ids
-    return outbox.add(session, RECONCILE, key=RECONCILE.name, payload=payload)
-
-
-@dataclass(frozen=True)
-class Plan:
-    known: tuple[str, ...]
-    dataset_ids: tuple[str, ...]
-    fix: bool
-
-
-@dataclass
-class Outcome:
-    remote: dict[str, RemoteDoi | None] = field(default_factory=dict)
-    read_at: datetime | None = None
-    error: RemoteError | None = None
-
-
-class ReconcileHandler:
-    """Runner handler for `doi.reconcile`: read DataCite, then compare and fix in `record`."""
-
-    topic = RECONCILE
-
-    def prepare(self, session: Session, settings: Settings, intent: Intent) -> Plan | None:
-        if not settings.datacite_configured:
-            return None
-        ids = tuple(str(i) for i in intent.payload.get("datasets") or ())
-        return Plan(tuple(known_dois(session, ids)), ids, bool(intent.payload.get("fix")))
-
-    def execute(self, remotes: Remotes, plan: Plan) -> Outcome:
-        client = remotes.datacite
-        if client is None:
-            return Outcome(error=PermanentError("DataCite is not configured in this worker"))
-        take = bucket_taker(remotes.datacite_bucket)
-        listed, read_at = not plan.dataset_ids, utcnow()
-        remote = read(client, remotes.settings, take, list(plan.known), listed=listed)
-        return Outcome(remote, read_at)
-
-    def record(
-        self,
-        session: Session,
-        settings: Settings,
-        intent: Intent,
-        plan: Plan | None,
-        outcome: Outcome | Failure,
-        decision: RetryDecision | None,
-    ) -> RetryDecision | None:
-        """Compare, fix when asked, and keep the report on the intent's timeline."""
-        if plan is None or decision is not None or not isinstance(outcome, Outcome):
-            return None
-        report = Report(listed=not plan.dataset_ids, read_at=outcome.read_at)
-        compare_page(session, settings, outcome.remote, report)
-        if plan.fix and report.drifts:
-            report.queued = fix(
-                session, settings, report.drifts, actor="doiflow:reconcile", read_at=report.read_at
-            )
-        outbox.record_event(session, intent.id, "reconciled", **report.as_json())
-        log.log(
-            logging.WARNING if report.drifts else logging.INFO,
-            "reconciled with DataCite",
-            extra={"action": "reconcile", **report.counts(), "queued": report.queued},
-        )
-        return None
-
-    def context(self, plan: Plan) -> dict[str, Any]:
-        return {"dois": len(plan.known), "fix": plan.fix}
-
-
-HANDLER = ReconcileHandler()

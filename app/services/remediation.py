@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, aliased
 from app.config import Settings
 from app.enums import DoiKind, DoiState, DoiTarget, IntentStatus
 from app.models import Dataset, Doi, Intent, Version
-from app.services import datasets, dois
+from app.services import dataset_dois, dois
 from app.services.doi_policy import needs_call, request_sync
 
 KINDS = ("create_concept", "create_version_doi", "promote", "redrive", "resync")
@@ -84,12 +84,14 @@ def apply(session: Session, settings: Settings, step: Step) -> bool:
     if dataset is None or dataset.embargoed:
         return False
     if step.kind == "create_concept":
-        return datasets.create_missing_concept(settings, session, dataset) is not None
+        return dataset_dois.create_missing_concept(settings, session, dataset) is not None
     if step.kind == "create_version_doi":
         version = session.get(Version, step.version_id)
         if version is None:
             return False
-        return datasets.create_missing_version_doi(settings, session, dataset, version) is not None
+        return (
+            dataset_dois.create_missing_version_doi(settings, session, dataset, version) is not None
+        )
     doi = session.get(Doi, step.doi_id, with_for_update=True, populate_existing=True)
     if doi is None:
         return False

@@ -5,7 +5,7 @@
 Creates its own scratch database (dropped at the end) and fills it with `--datasets`
 public datasets, each with a concept DOI, two published versions and their findable
 version DOIs, and one done sync intent per DOI; a few DOIs are behind their target. Then
-it times `health.measure` (what `GET /api/health` and the dashboard run per request),
+it times `health_checks.measure` (what `GET /api/health` and the dashboard run per request),
 with and without the archive-wide checks (`doiflow doi check` and the clock's snapshot
 run them; `GET /api/health` and the dashboard read them from the snapshot), each new
 check alone, and prints their plans.
@@ -23,7 +23,7 @@ from sqlalchemy import func, select, text
 
 from app.config import load_settings
 from app.db import make_engine, make_session_factory
-from app.services import health
+from app.services import health_checks
 from ops.benchmarks.harness import ADMIN_URL, Bench, progress, sqlalchemy_url
 
 FILL = [
@@ -51,9 +51,9 @@ FILL = [
     "ANALYZE",
 ]
 NEW_CHECKS = {
-    "public_datasets_without_concept_doi": lambda _s: health._datasets_without_concept(),
-    "versions_without_doi": lambda _s: health._versions_without_doi(),
-    "drafts_waiting_for_publish": lambda _s: health._waiting_drafts(),
+    "public_datasets_without_concept_doi": lambda _s: health_checks._datasets_without_concept(),
+    "versions_without_doi": lambda _s: health_checks._versions_without_doi(),
+    "drafts_waiting_for_publish": lambda _s: health_checks._waiting_drafts(),
 }
 
 
@@ -89,14 +89,14 @@ def measure(url: str, datasets: int, repeat: int) -> int:
         runs = []
         for _ in range(repeat):
             started = time.perf_counter()
-            checks = health.measure(session, settings)
+            checks = health_checks.measure(session, settings)
             runs.append((time.perf_counter() - started) * 1000)
         figures["measure_ms"] = round(statistics.median(runs), 1)
         print(f"health.measure, archive-wide (doi check, snapshot): {figures['measure_ms']} ms")
         runs = []
         for _ in range(repeat):
             started = time.perf_counter()
-            health.measure(session, settings, archive_wide=False)
+            health_checks.measure(session, settings, archive_wide=False)
             runs.append((time.perf_counter() - started) * 1000)
         figures["per_request_ms"] = round(statistics.median(runs), 1)
         print(f"health.measure per request (/api/health): median {figures['per_request_ms']} ms")
@@ -104,7 +104,7 @@ def measure(url: str, datasets: int, repeat: int) -> int:
         runs = []
         for _ in range(repeat):
             started = time.perf_counter()
-            behind = health._count_behind(session, settings, _before())
+            behind = health_checks._count_behind(session, settings, _before())
             runs.append((time.perf_counter() - started) * 1000)
         figures["dois_behind_target_ms"] = round(statistics.median(runs), 1)
         print(f"dois_behind_target: {behind} found, median {figures['dois_behind_target_ms']} ms")
@@ -114,7 +114,9 @@ def measure(url: str, datasets: int, repeat: int) -> int:
             for _ in range(repeat):
                 started = time.perf_counter()
                 count = session.scalar(
-                    select(func.count()).select_from(query.limit(health.COUNT_LIMIT + 1).subquery())
+                    select(func.count()).select_from(
+                        query.limit(health_checks.COUNT_LIMIT + 1).subquery()
+                    )
                 )
                 runs.append((time.perf_counter() - started) * 1000)
             figures[f"{name}_ms"] = round(statistics.median(runs), 1)

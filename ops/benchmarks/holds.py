@@ -30,7 +30,7 @@ from app.config import Settings, load_settings
 from app.models import Doi, HoldTransition, Intent, IntentEvent, Job
 from app.runtime import Runtime
 from app.schema import upgrade
-from app.services import datasets
+from app.services import datasets, versions
 from app.topics import APPLY_HOLD
 from ops.sandbox import SandboxServer
 
@@ -164,7 +164,7 @@ def _pipeline(
             datasets.create_dataset(settings, session, name, embargoed=False, metadata=METADATA)
         started = time.perf_counter()
         with runtime.sessions.begin() as session:
-            _, job = datasets.publish_version(
+            _, job = versions.publish_version(
                 settings, session, name, name="v1", metadata=METADATA, blobs=blobs
             )
         _wait(

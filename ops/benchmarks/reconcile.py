@@ -28,7 +28,7 @@ from app.models import Doi
 from app.ratelimit import LocalTokenBucket
 from app.runtime import Runtime
 from app.schema import upgrade
-from app.services import datasets, payloads, reconcile
+from app.services import datasets, payloads, reconcile, reconcile_read
 from app.services.metadata import metadata_hash
 from ops.benchmarks.harness import drop_database, progress, sqlalchemy_url
 from ops.sandbox import SandboxServer
@@ -88,12 +88,12 @@ def run(database_url: str, sandbox: SandboxServer, count: int, drift: int) -> No
         control.seed(doi, state="findable", attributes=record.get("attributes"))
     control.clear_requests()
     bucket = LocalTokenBucket(Limit(1_000_000, 1))
-    take = reconcile.bucket_taker(bucket)
+    take = reconcile_read.bucket_taker(bucket)
     with runtime.sessions() as session:
         known = reconcile.known_dois(session)
     client = DataCiteClient(sandbox.url, DEFAULT_ACCOUNT.user, DEFAULT_ACCOUNT.password)
     started = time.perf_counter()
-    remote = reconcile.read(client, settings, take, known, listed=True)
+    remote = reconcile_read.read(client, settings, take, known, listed=True)
     read_s = time.perf_counter() - started
     started = time.perf_counter()
     report = reconcile.compare_all(runtime.sessions, settings, remote, read_at=None)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from app.models import Doi, Intent, Job
 from app.runtime import Runtime
-from app.services import datasets
+from app.services import datasets, versions
 
 PREFIX = "10.80507"
 
@@ -49,7 +49,7 @@ def publish(
     """Publish a version; returns the job id."""
     _, job = call(
         runtime,
-        datasets.publish_version,
+        versions.publish_version,
         dataset_id,
         name=version,
         metadata=metadata(title),

@@ -22,7 +22,7 @@ from app.config import Settings
 from app.db import is_postgres, utcnow
 from app.models import DashboardSnapshot, Doi, Intent, IntentEvent, LegalHold
 from app.runtime import Runtime
-from app.services import health
+from app.services import health, health_checks
 
 log = logging.getLogger("doiflow.admin")
 
@@ -97,7 +97,7 @@ def take(session: Session, now: datetime, settings: Settings | None = None) -> d
         "intents_by_topic": lambda: _pairs(session, Intent.status, Intent.topic),
         "holds": lambda: _grouped(session, LegalHold.state),
         # A scan of every blob: counted here, not by each view's health checks.
-        "blob_problems": lambda: health.blob_problems(session),
+        "blob_problems": lambda: health_checks.blob_problems(session),
         "lag_seconds": lambda: round(outbox.lag_seconds(session, now=now), 1),
         "oldest_pending_seconds": lambda: _oldest_pending(session, now),
         "throughput": lambda: throughput(session, now),

@@ -18,7 +18,7 @@ from app.api.context import current_runtime
 from app.db import utcnow
 from app.enums import AdminRole, DoiState, HoldState, IntentStatus
 from app.models import Doi, Intent
-from app.services import health
+from app.services import health, health_checks
 
 FAILED_SHOWN = 10
 
@@ -35,7 +35,7 @@ def dashboard() -> ResponseReturnValue:
     with reading() as session:
         # Bounded checks (health's COUNT_LIMIT): cheap enough for every view, but for the
         # scans of every blob, dataset and version, which come from the snapshot.
-        checks = health.measure(session, config, archive_wide=False, known=known)
+        checks = health_checks.measure(session, config, archive_wide=False, known=known)
         failed = _failed_dois(session)
     return render_template(
         "admin/dashboard.html",

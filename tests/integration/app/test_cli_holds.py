@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.cli import main
 from app.models import AuditLog, LegalHold
-from app.services import datasets
+from app.services import versions
 from tests.fixtures.pipeline import wait_until
 from tests.fixtures.runtime import doiflow_environment
 from tests.support.holds import hold_states, legal_hold, uploads
@@ -34,7 +34,7 @@ def holds_cli(monkeypatch, clean_database, s3_settings):
 def _publish(runtime, dataset: str, version: str, blobs: list[dict]) -> int:
     create(runtime, dataset)
     _, job = call(
-        runtime, datasets.publish_version, dataset, name=version, metadata=metadata(), blobs=blobs
+        runtime, versions.publish_version, dataset, name=version, metadata=metadata(), blobs=blobs
     )
     return int(job.id)
 
@@ -54,7 +54,7 @@ def test_verify_finds_holds_changed_out_of_band_and_fix_restores_the_missing_one
     job = _publish(pipeline.runtime, "ds1", "v1", [kept])
     _publish(pipeline.runtime, "ds2", "v1", [dropped])
     wait_until(lambda: job_status(pipeline.runtime, job) == "finished")
-    call(pipeline.runtime, datasets.delete_version, "ds2", "v1")
+    call(pipeline.runtime, versions.delete_version, "ds2", "v1")
     wait_until(
         lambda: hold_states(pipeline.runtime) == {kept["key"]: "on", dropped["key"]: "released"}
     )

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app import create_app
 from app.models import Doi, Intent, IntentEvent, LegalHold
-from app.services import datasets
+from app.services import versions
 from tests.fixtures.pipeline import wait_until
 from tests.support.holds import uploads
 from tests.support.lifecycle import call, create, metadata, open_intents, publish, version_doi
@@ -122,7 +122,7 @@ def test_holds_per_state_follow_the_database(make_pipeline, s3_settings, buckets
     create(pipeline.runtime, "held")
     call(
         pipeline.runtime,
-        datasets.publish_version,
+        versions.publish_version,
         "held",
         name="v1",
         metadata=metadata(),

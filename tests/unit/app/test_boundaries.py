@@ -24,7 +24,9 @@ def test_importing_the_cli_loads_neither_workers_nor_ops() -> None:
     assert _loaded_after("import app.cli", ("ops", "workers")) == []
 
 
-@pytest.mark.parametrize("module", ["app.services.datasets", "app.services.doi_policy"])
+@pytest.mark.parametrize(
+    "module", ["app.services.datasets", "app.services.versions", "app.services.doi_policy"]
+)
 def test_the_services_the_web_calls_load_no_remote_client(module: str) -> None:
     # (requests itself comes with the `datacite` schema package, which calls nothing.)
     remote = (*DATACITE_AND_BROKERS, "app.clients.storage", "boto3")

@@ -12,7 +12,7 @@ from app import create_app
 from app.admin.queries import holds as hold_queries
 from app.models import AuditLog, Blob, LegalHold
 from app.runtime import Runtime
-from app.services import datasets
+from app.services import versions
 from tests.fixtures.pipeline import Pipeline, wait_until
 from tests.support.admin import AdminClient, audit_count, log_in
 from tests.support.holds import hold_states, legal_hold, uploads
@@ -24,7 +24,7 @@ ACTION_FORM = re.compile(r'<form class="action')
 def _publish(runtime: Runtime, dataset: str, version: str, blobs: list[dict]) -> int:
     create(runtime, dataset)
     _, job = call(
-        runtime, datasets.publish_version, dataset, name=version, metadata=metadata(), blobs=blobs
+        runtime, versions.publish_version, dataset, name=version, metadata=metadata(), blobs=blobs
     )
     return int(job.id)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -20,7 +20,7 @@ from app.clients.remotes import Remotes
 from app.db import utcnow
 from app.models import Doi, Intent
 from app.runner import Runner
-from app.services import datasets, jobs
+from app.services import datasets, jobs, versions
 from app.services.doi_policy import Action
 from app.services.doi_sync import HANDLER, Outcome
 from app.services.errors import ConflictError, InvalidInputError, UnprocessableError
@@ -179,13 +179,13 @@ def test_rule7_deleting_versions_hides_them_and_the_concept_follows(make_pipelin
     )
     _settled(pipeline, concept("ds8"), "findable")
 
-    call(pipeline.runtime, datasets.delete_version, "ds8", "2.0")
+    call(pipeline.runtime, versions.delete_version, "ds8", "2.0")
     _settled(pipeline, version_doi("ds8", "2.0"), "registered")
     wait_until(lambda: pipeline.datacite_document(concept("ds8"))["titles"] == [{"title": "first"}])
     assert pipeline.remote_dois()[version_doi("ds8", "2.0")] == "registered"
     assert ("PUT", version_doi("ds8", "2.0"), "hide") in writes(pipeline.datacite_requests())
 
-    call(pipeline.runtime, datasets.delete_version, "ds8", "1.0")
+    call(pipeline.runtime, versions.delete_version, "ds8", "1.0")
     _settled(pipeline, concept("ds8"), "registered")
     assert pipeline.remote_dois() == {
         concept("ds8"): "registered",
@@ -220,7 +220,7 @@ def test_embargoed_datasets_never_reach_datacite(make_pipeline) -> None:
     create(pipeline.runtime, "secret", embargoed=True)
     call(pipeline.runtime, datasets.update_metadata, "secret", metadata("still secret"))
     publish(pipeline.runtime, "secret", "1.0")
-    call(pipeline.runtime, datasets.delete_version, "secret", "1.0")
+    call(pipeline.runtime, versions.delete_version, "secret", "1.0")
     call(pipeline.runtime, datasets.delete_dataset, "secret")
     assert count_rows(pipeline.runtime, Doi) == 0
     assert count_rows(pipeline.runtime, Intent) == 0
@@ -266,7 +266,7 @@ def test_deleting_the_only_version_keeps_a_draft_concept(make_pipeline) -> None:
     create(pipeline.runtime, "keep")
     publish(pipeline.runtime, "keep", "v1")
     wait_until(lambda: doi_state(pipeline.runtime, version_doi("keep", "v1")) == "draft")
-    call(pipeline.runtime, datasets.delete_version, "keep", "v1")
+    call(pipeline.runtime, versions.delete_version, "keep", "v1")
     wait_until(lambda: doi_state(pipeline.runtime, version_doi("keep", "v1")) == "deleted")
     job = publish(pipeline.runtime, "keep", "v2")
     wait_until(lambda: job_status(pipeline.runtime, job) == "finished")
@@ -329,13 +329,6 @@ def test_dataset_ids_differing_only_in_case_are_refused_by_name(runtime) -> None
         create(runtime, "abc")
 
 
-def test_version_names_differing_only_in_case_are_refused(runtime) -> None:
-    create(runtime, "vers")
-    publish(runtime, "vers", "V1")
-    with pytest.raises(ConflictError, match="'V1'"):
-        publish(runtime, "vers", "v1")
-
-
 def test_draft_metadata_of_the_wrong_shape_is_refused_before_reaching_datacite(runtime) -> None:
     with pytest.raises(UnprocessableError) as refused:
         call(
@@ -358,36 +351,13 @@ def test_draft_metadata_of_the_wrong_shape_is_refused_before_reaching_datacite(r
         call(runtime, datasets.update_metadata, "shape", {"types": "Dataset"})
 
 
-def test_versions_are_validated_completely_even_without_publishing(make_runtime) -> None:
-    runtime = make_runtime(DOI_PUBLISH="false")
-    create(runtime, "later")
-    with pytest.raises(UnprocessableError) as refused:
-        call(
-            runtime,
-            datasets.publish_version,
-            "later",
-            name="1",
-            metadata={"titles": [{"title": "t"}]},
-            blobs=[],
-        )
-    assert {"creators", "publisher", "publicationYear", "types"} <= {
-        p["field"] for p in refused.value.details
-    }
-
-
-def test_rest_only_identifiers_attribute_is_accepted(runtime) -> None:
-    create(runtime, "ids")
-    rich = {**metadata(), "identifiers": [{"identifier": "ARK:1", "identifierType": "ARK"}]}
-    call(runtime, datasets.publish_version, "ids", name="1", metadata=rich, blobs=[])
-
-
 def test_publishing_again_after_deleting_an_unpublished_version_recreates_the_concept(
     make_pipeline,
 ) -> None:
     pipeline = make_pipeline(start=False)
     create(pipeline.runtime, "again")
     publish(pipeline.runtime, "again", "v1")
-    call(pipeline.runtime, datasets.delete_version, "again", "v1")
+    call(pipeline.runtime, versions.delete_version, "again", "v1")
     # Nothing was ever public: the concept goes back to being a draft, settled.
     assert doi_row(pipeline.runtime, concept("again")).target == "draft"
     pipeline.start()
@@ -475,7 +445,7 @@ def test_a_dataset_deleted_after_its_version_points_every_hidden_doi_at_the_tomb
     publish(pipeline.runtime, "tomb", "v2")
     _settled(pipeline, version_doi("tomb", "v2"), "findable")
     # Given a version deleted first: hidden, still at its landing page
-    call(pipeline.runtime, datasets.delete_version, "tomb", "v1")
+    call(pipeline.runtime, versions.delete_version, "tomb", "v1")
     _settled(pipeline, version_doi("tomb", "v1"), "registered")
     landing = "https://archive.example.org/datasets/tomb/v1"
     assert pipeline.datacite_document(version_doi("tomb", "v1"))["url"] == landing
@@ -501,7 +471,7 @@ def test_a_version_deleted_before_its_doi_was_ever_sent_is_gone_with_nothing_at_
         with pipeline.runtime.sessions.begin() as session:
             row = session.scalars(select(Doi).where(Doi.doi == version_doi("never-sent", "v1")))
             row.one().in_doubt_since = utcnow() - timedelta(seconds=30)
-    call(pipeline.runtime, datasets.delete_version, "never-sent", "v1")
+    call(pipeline.runtime, versions.delete_version, "never-sent", "v1")
     pipeline.start()
     _quiet(pipeline)
     # Nothing to hide and nothing to delete: recorded gone, its target with it (not short
@@ -512,84 +482,3 @@ def test_a_version_deleted_before_its_doi_was_ever_sent_is_gone_with_nothing_at_
     assert [w for w in writes(pipeline.datacite_requests()) if "/v1" in w[1]] == []
     if in_doubt:  # a look found nothing there
         assert [r["method"] for r in pipeline.datacite_requests() if "/v1" in r["doi"]] == ["GET"]
-
-
-# --- issue 12: default version names, correcting a published version's metadata ---------
-
-
-def test_default_version_names_in_one_minute_are_distinct(make_runtime) -> None:
-    runtime = make_runtime()
-    create(runtime, "ds1")
-    moment = datetime(2026, 12, 1, 9, 30, 15, tzinfo=UTC)
-    names = []
-    for _ in range(3):
-        version, _ = call(
-            runtime,
-            datasets.publish_version,
-            "ds1",
-            name=None,
-            metadata=metadata(),
-            blobs=[],
-            now=moment,
-        )
-        names.append(version.name)
-    # DANDI's rule: a minute later for each name already taken, never a 409
-    assert names == ["0.261201.0930", "0.261201.0931", "0.261201.0932"]
-
-
-def test_correcting_a_findable_version_updates_it_and_the_concept_in_place(
-    make_pipeline,
-) -> None:
-    # Given two findable versions
-    pipeline = make_pipeline()
-    create(pipeline.runtime, "ds1")
-    publish(pipeline.runtime, "ds1", "1.0")
-    publish(pipeline.runtime, "ds1", "2.0")
-    _settled(pipeline, version_doi("ds1", "2.0"), "findable")
-    _settled(pipeline, concept("ds1"), "findable")
-    # When the latest version's metadata is corrected
-    call(pipeline.runtime, datasets.update_version_metadata, "ds1", "2.0", metadata("Fixed"))
-    # Then DataCite holds the new title for it and for the concept, both still findable
-    wait_until(
-        lambda: (
-            pipeline.datacite_document(concept("ds1"))["titles"] == [{"title": "Fixed"}]
-            and not open_intents(pipeline.runtime)
-        )
-    )
-    assert pipeline.datacite_document(version_doi("ds1", "2.0"))["titles"] == [{"title": "Fixed"}]
-    assert pipeline.remote_dois()[version_doi("ds1", "2.0")] == "findable"
-    # When an older version is corrected, Then the concept keeps following the latest
-    call(pipeline.runtime, datasets.update_version_metadata, "ds1", "1.0", metadata("Old fix"))
-    wait_until(
-        lambda: (
-            pipeline.datacite_document(version_doi("ds1", "1.0"))["titles"]
-            == [{"title": "Old fix"}]
-            and not open_intents(pipeline.runtime)
-        )
-    )
-    assert pipeline.datacite_document(concept("ds1"))["titles"] == [{"title": "Fixed"}]
-
-
-def test_correcting_a_failed_version_re_drives_it_with_the_new_payload(make_pipeline) -> None:
-    # Given a version whose DOI failed (DataCite refused its publish once)
-    pipeline = make_pipeline()
-    create(pipeline.runtime, "ds1")
-    _settled(pipeline, concept("ds1"), "draft")
-    pipeline.inject(
-        {
-            "method": "PUT",
-            "doi": version_doi("ds1", "1.0"),
-            "times": 1,
-            "respond": {"status": 422, "body": '{"errors":[{"title":"nope"}]}'},
-        }
-    )
-    publish(pipeline.runtime, "ds1", "1.0")
-    _settled(pipeline, version_doi("ds1", "1.0"), "failed")
-    # When its metadata is corrected
-    call(pipeline.runtime, datasets.update_version_metadata, "ds1", "1.0", metadata("Fixed"))
-    # Then it is re-driven and becomes findable with the new metadata
-    _settled(pipeline, version_doi("ds1", "1.0"), "findable")
-    assert pipeline.datacite_document(version_doi("ds1", "1.0"))["titles"] == [{"title": "Fixed"}]
-    row = doi_row(pipeline.runtime, version_doi("ds1", "1.0"))
-    assert row is not None
-    assert any(t.detail and "corrected" in t.detail for t in row.history)

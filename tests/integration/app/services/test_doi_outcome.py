@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.db import utcnow
 from app.models import Doi
-from app.services import datasets, dois, health
+from app.services import datasets, dois, health, health_checks, versions
 from tests.fixtures.pipeline import wait_until
 from tests.fixtures.sandbox import SANDBOX_AUTH
 from tests.support.citations import dangling_citations
@@ -72,7 +72,7 @@ def test_a_lost_publish_answer_then_the_last_version_deleted_hides_instead_of_a_
     wait_until(_written(pipeline, concept("resave"), "publish"))
     # The only version goes: a draft save of the concept would answer "state findable,
     # expected draft" and fail, since DataCite made it findable meanwhile.
-    call(pipeline.runtime, datasets.delete_version, "resave", "v1")
+    call(pipeline.runtime, versions.delete_version, "resave", "v1")
     _quiet(pipeline)
     row = doi_row(pipeline.runtime, concept("resave"))
     assert (row.state, row.target) == ("registered", "registered"), row.last_error
@@ -90,7 +90,7 @@ def test_a_concept_publish_in_flight_when_the_last_version_goes_ends_hidden(
     publish(pipeline.runtime, "late", "v1")
     wait_until(lambda: doi_row(pipeline.runtime, concept("late")).in_doubt_since is not None)
     # When the last version is deleted while that publish is in flight
-    call(pipeline.runtime, datasets.delete_version, "late", "v1")
+    call(pipeline.runtime, versions.delete_version, "late", "v1")
     _quiet(pipeline)
     # Then the confirmation is re-decided against the current target: hidden, here and there
     row = doi_row(pipeline.runtime, concept("late"))
@@ -122,7 +122,7 @@ def test_a_concept_waiting_on_a_failed_version_says_why_and_counts_in_health(
     assert "Is not a valid url" in waiting.last_error
     settings = pipeline.runtime.settings
     with pipeline.runtime.sessions() as session:
-        checks = health.measure(session, settings)
+        checks = health_checks.measure(session, settings)
     assert checks["concepts_waiting_on_a_failed_version"] == 1
     assert "concepts_waiting" in [p.check for p in health.problems_in(checks, settings)]
 
@@ -140,7 +140,7 @@ def test_a_live_datasets_concept_retired_in_doubt_stays_its_draft_when_nothing_c
         row = session.scalars(select(Doi).where(Doi.doi == concept("doubt"))).one()
         row.in_doubt_since = utcnow() - timedelta(seconds=30)
     # When the only version is deleted: the concept may be public, so it is headed for hidden
-    call(first.runtime, datasets.delete_version, "doubt", "v1")
+    call(first.runtime, versions.delete_version, "doubt", "v1")
     assert doi_row(first.runtime, concept("doubt")).target == "registered"
     second = make_pipeline()
     _quiet(second)

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from app.db import utcnow
 from app.models import Intent
-from app.services import datasets
+from app.services import datasets, versions
 from tests.fixtures.pipeline import wait_until
 from tests.support.lifecycle import (
     call,
@@ -182,7 +182,7 @@ def test_hide_applied_but_answer_lost_is_confirmed_by_a_look(make_pipeline) -> N
     pipeline.inject(
         {"method": "PUT", "doi": target, "times": 1, "action": "timeout_after_commit", "seconds": 3}
     )
-    call(pipeline.runtime, datasets.delete_version, "hidden", "v1")
+    call(pipeline.runtime, versions.delete_version, "hidden", "v1")
     wait_until(lambda: doi_state(pipeline.runtime, target) == "registered")
     calls = [
         (r["method"], r.get("event")) for r in pipeline.datacite_requests() if r["doi"] == target
@@ -220,7 +220,7 @@ def test_publishing_off_in_the_worker_never_sends_a_hide(make_pipeline) -> None:
     wait_until(lambda: not open_intents(first.runtime))
     first.stop()
     second = make_pipeline(DOI_PUBLISH="false", LEASE_SECONDS="2")
-    call(second.runtime, datasets.delete_version, "flip", "v1")
+    call(second.runtime, versions.delete_version, "flip", "v1")
     # No hide can ever be sent: nothing was even queued for it (a queued one would loop)
     assert open_intents(second.runtime) == []
     assert [w for w in writes(second.datacite_requests()) if w[2] == "hide"] == []
@@ -355,6 +355,6 @@ def test_a_hide_answered_404_fails_with_a_reason(make_pipeline) -> None:
             "respond": {"status": 404, "body": '{"errors":[{"status":"404","title":"not found"}]}'},
         }
     )
-    call(pipeline.runtime, datasets.delete_version, "vanished", "v1")
+    call(pipeline.runtime, versions.delete_version, "vanished", "v1")
     wait_until(lambda: doi_state(pipeline.runtime, target) == "failed")
     assert "no DOI" in doi_row(pipeline.runtime, target).last_error

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.services import datasets, dois
+from app.services import dois, versions
 from tests.fixtures.pipeline import wait_until
 from tests.support.lifecycle import (
     call,
@@ -29,7 +29,7 @@ def test_retrying_a_failed_hide_never_publishes_the_deleted_version_again(make_p
             "respond": {"status": 422, "body": '{"errors":[{"title":"no"}]}'},
         }
     )
-    call(pipeline.runtime, datasets.delete_version, "gone", "v1")
+    call(pipeline.runtime, versions.delete_version, "gone", "v1")
     wait_until(lambda: doi_state(pipeline.runtime, version_doi("gone", "v1")) == "failed")
     before = len(pipeline.datacite_requests())
 

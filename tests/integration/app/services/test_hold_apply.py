@@ -16,7 +16,7 @@ from app.clients.remotes import Remotes
 from app.db import utcnow
 from app.models import HoldTransition, Intent, IntentEvent
 from app.runner import Runner
-from app.services import datasets, hold_apply, hold_release, hold_slots, hold_verify
+from app.services import datasets, hold_apply, hold_release, hold_slots, hold_verify, versions
 from tests.fixtures.pipeline import wait_until
 from tests.fixtures.s3 import Buckets, WeedMini, start_seaweedfs
 from tests.support.holds import hold_states, legal_hold, steps, uploads
@@ -50,7 +50,7 @@ def _s3_calls(pipeline) -> list[dict]:
 
 def _publish(runtime, dataset: str, version: str, blobs: list[dict]) -> int:
     _, job = call(
-        runtime, datasets.publish_version, dataset, name=version, metadata=metadata(), blobs=blobs
+        runtime, versions.publish_version, dataset, name=version, metadata=metadata(), blobs=blobs
     )
     return int(job.id)
 
@@ -108,13 +108,13 @@ def test_a_shared_blob_is_held_once_and_released_when_no_published_version_refer
         [shared["key"], only_v1["key"]]
     )
     # When v1 is deleted, only the blob no published version references is released
-    call(pipeline.runtime, datasets.delete_version, "shared", "v1")
+    call(pipeline.runtime, versions.delete_version, "shared", "v1")
     wait_until(lambda: hold_states(pipeline.runtime)[only_v1["key"]] == "released")
     assert legal_hold(s3, bucket, only_v1) == "OFF"
     assert legal_hold(s3, bucket, shared) == "ON"
     assert hold_states(pipeline.runtime)[shared["key"]] == "on"
     # When v2 goes too, the shared one is released
-    call(pipeline.runtime, datasets.delete_version, "shared", "v2")
+    call(pipeline.runtime, versions.delete_version, "shared", "v2")
     wait_until(lambda: hold_states(pipeline.runtime)[shared["key"]] == "released")
     assert legal_hold(s3, bucket, shared) == "OFF"
 
@@ -249,7 +249,7 @@ def test_a_version_deleted_before_its_holds_are_on_ends_its_job_and_holds_nothin
     pipeline = make_pipeline(start=False, **s3_settings)
     create(pipeline.runtime, "brief")
     job = _publish(pipeline.runtime, "brief", "v1", blobs)
-    call(pipeline.runtime, datasets.delete_version, "brief", "v1")
+    call(pipeline.runtime, versions.delete_version, "brief", "v1")
     pipeline.start()
     wait_until(lambda: job_status(pipeline.runtime, job) == "finished")
     wait_until(lambda: set(hold_states(pipeline.runtime).values()) == {"released"})

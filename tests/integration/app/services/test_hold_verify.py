@@ -7,7 +7,7 @@ import hashlib
 from sqlalchemy import select
 
 from app.models import IntentEvent
-from app.services import datasets, job_redrive
+from app.services import job_redrive, versions
 from tests.fixtures.pipeline import wait_until
 from tests.support.holds import hold_states, legal_hold, steps, upload, uploads
 from tests.support.lifecycle import (
@@ -23,7 +23,7 @@ from tests.support.lifecycle import (
 
 def _publish(runtime, dataset: str, version: str, blobs: list[dict]) -> int:
     _, job = call(
-        runtime, datasets.publish_version, dataset, name=version, metadata=metadata(), blobs=blobs
+        runtime, versions.publish_version, dataset, name=version, metadata=metadata(), blobs=blobs
     )
     return int(job.id)
 

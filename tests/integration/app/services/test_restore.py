@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, update
 
 from app.models import Dataset, Doi, HoldTransition, Intent, Stash
-from app.services import datasets, restore
+from app.services import datasets, restore, versions
 from app.services.errors import ConflictError
 from tests.fixtures.pipeline import wait_until
 from tests.support.holds import hold_states, legal_hold, uploads
@@ -73,7 +73,7 @@ def test_restoring_a_dataset_publishes_its_hidden_dois_again(make_pipeline) -> N
     v1, v2, parent = version_doi("back", "v1"), version_doi("back", "v2"), concept("back")
     wait_until(lambda: doi_state(pipeline.runtime, v2) == "findable")
     wait_until(lambda: open_intents(pipeline.runtime) == [])
-    call(pipeline.runtime, datasets.delete_version, "back", "v2")
+    call(pipeline.runtime, versions.delete_version, "back", "v2")
     wait_until(lambda: doi_state(pipeline.runtime, v2) == "registered")
     wait_until(lambda: open_intents(pipeline.runtime) == [])
     call(pipeline.runtime, datasets.delete_dataset, "back")
@@ -190,7 +190,7 @@ def test_a_live_dataset_or_version_is_not_restored(make_pipeline) -> None:
     create(pipeline.runtime, "live")
     call(
         pipeline.runtime,
-        datasets.publish_version,
+        versions.publish_version,
         "live",
         name="v1",
         metadata=metadata(),
@@ -225,7 +225,7 @@ def test_a_dataset_whose_versions_went_before_it_comes_back_with_its_concept_lef
     publish(pipeline.runtime, "empty", "v1")
     wait_until(lambda: doi_state(pipeline.runtime, concept("empty")) == "findable")
     wait_until(lambda: open_intents(pipeline.runtime) == [])
-    call(pipeline.runtime, datasets.delete_version, "empty", "v1")
+    call(pipeline.runtime, versions.delete_version, "empty", "v1")
     wait_until(lambda: doi_state(pipeline.runtime, concept("empty")) == "registered")
     wait_until(lambda: open_intents(pipeline.runtime) == [])
     call(pipeline.runtime, datasets.delete_dataset, "empty")
@@ -257,7 +257,7 @@ def test_a_restored_version_is_held_again_before_its_doi_is_findable(
     create(pipeline.runtime, "held")
     call(
         pipeline.runtime,
-        datasets.publish_version,
+        versions.publish_version,
         "held",
         name="v1",
         metadata=metadata(),

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.db import utcnow
 from app.models import Doi, Intent, IntentEvent, Stash
-from app.services import datasets, stash
+from app.services import datasets, stash, versions
 from tests.fixtures.pipeline import wait_until
 from tests.support.lifecycle import (
     call,
@@ -69,7 +69,7 @@ def test_hides_are_stashed_first(make_pipeline) -> None:
     publish(pipeline.runtime, "shown", "v1")
     wait_until(lambda: doi_state(pipeline.runtime, concept("shown")) == "findable")
     wait_until(lambda: open_intents(pipeline.runtime) == [])
-    call(pipeline.runtime, datasets.delete_version, "shown", "v1")
+    call(pipeline.runtime, versions.delete_version, "shown", "v1")
     wait_until(lambda: doi_state(pipeline.runtime, version_doi("shown", "v1")) == "registered")
     wait_until(lambda: doi_state(pipeline.runtime, concept("shown")) == "registered")
     for doi in (version_doi("shown", "v1"), concept("shown")):
@@ -108,7 +108,7 @@ def test_a_hide_answered_by_a_timeout_after_commit_leaves_one_stash(make_pipelin
     pipeline.inject(
         {"method": "PUT", "doi": target, "times": 1, "action": "timeout_after_commit", "seconds": 3}
     )
-    call(pipeline.runtime, datasets.delete_version, "slow", "v1")
+    call(pipeline.runtime, versions.delete_version, "slow", "v1")
     wait_until(lambda: doi_state(pipeline.runtime, target) == "registered")
     wait_until(lambda: open_intents(pipeline.runtime) == [])
     assert len(stashes_of(pipeline.runtime, target)) == 1
@@ -145,7 +145,7 @@ def test_embargoed_datasets_never_create_a_stash(make_pipeline) -> None:
     pipeline = make_pipeline()
     create(pipeline.runtime, "secret", embargoed=True)
     publish(pipeline.runtime, "secret", "v1")
-    call(pipeline.runtime, datasets.delete_version, "secret", "v1")
+    call(pipeline.runtime, versions.delete_version, "secret", "v1")
     call(pipeline.runtime, datasets.delete_dataset, "secret")
     wait_until(lambda: open_intents(pipeline.runtime) == [])
     assert count_rows(pipeline.runtime, Stash) == 0

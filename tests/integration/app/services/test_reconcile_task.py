@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.models import Intent, IntentEvent
-from app.services import reconcile
+from app.services import reconcile_task
 from tests.fixtures.pipeline import wait_until
 from tests.support.lifecycle import open_intents, version_doi
 from tests.support.reconcile import settled
@@ -24,7 +24,7 @@ def test_the_reconcile_topic_reports_on_its_intent_and_fixes(
 
     # When the clock's intent runs (as topic doi.reconcile, with fix)
     with pipeline.runtime.sessions.begin() as session:
-        intent_id = reconcile.schedule(session, fix=True).id
+        intent_id = reconcile_task.schedule(session, fix=True).id
 
     # Then its timeline has the report, and the DOI is findable again at DataCite
     wait_until(lambda: pipeline.remote_dois()[hidden] == "findable", timeout=60)
