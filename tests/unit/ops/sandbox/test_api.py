@@ -5,27 +5,18 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.fixtures.sandbox import SANDBOX_AUTH, SANDBOX_PREFIX, doi_payload, kernel4_attributes
+from tests.fixtures.sandbox import (
+    SANDBOX_AUTH,
+    SANDBOX_PREFIX,
+    attributes_of,
+    doi_payload,
+    get_doi,
+    kernel4_attributes,
+    put_doi,
+)
 
 DOI = f"{SANDBOX_PREFIX}/ds.one"
 JSONAPI = "application/vnd.api+json"
-
-
-def put(sandbox, doi: str, attributes: dict | None = None, **more: object) -> requests.Response:
-    return requests.put(
-        f"{sandbox.url}/dois/{doi}",
-        json=doi_payload(attributes, **more),
-        auth=SANDBOX_AUTH,
-        timeout=5,
-    )
-
-
-def get(sandbox, doi: str, auth=SANDBOX_AUTH) -> requests.Response:
-    return requests.get(f"{sandbox.url}/dois/{doi}", auth=auth, timeout=5)
-
-
-def attributes_of(response: requests.Response) -> dict:
-    return response.json()["data"]["attributes"]
 
 
 # The order of lupo's checks is seen on a DOI of the first of two repositories.
@@ -48,7 +39,7 @@ def put_as(base_url: str, auth, doi: str = OWNED, **attributes) -> requests.Resp
 
 
 def test_put_creates_missing_doi_with_201(sandbox):
-    response = put(sandbox, DOI, url="https://archive.example.org/ds1")
+    response = put_doi(sandbox, DOI, url="https://archive.example.org/ds1")
 
     assert response.status_code == 201
     assert response.headers["Content-Type"].startswith(JSONAPI)
@@ -57,9 +48,9 @@ def test_put_creates_missing_doi_with_201(sandbox):
 
 
 def test_put_updates_existing_doi_with_200(sandbox):
-    put(sandbox, DOI, url="https://archive.example.org/ds1")
+    put_doi(sandbox, DOI, url="https://archive.example.org/ds1")
 
-    response = put(sandbox, DOI, url="https://archive.example.org/ds1-moved")
+    response = put_doi(sandbox, DOI, url="https://archive.example.org/ds1-moved")
 
     assert response.status_code == 200
     assert attributes_of(response)["url"] == "https://archive.example.org/ds1-moved"
@@ -85,7 +76,7 @@ def test_post_with_doi_creates_with_201_and_location(sandbox):
 
 
 def test_post_of_existing_doi_is_422_already_taken(sandbox):
-    put(sandbox, DOI)
+    put_doi(sandbox, DOI)
 
     response = requests.post(
         f"{sandbox.url}/dois", json=doi_payload(doi=DOI.upper()), auth=SANDBOX_AUTH, timeout=5
@@ -108,22 +99,22 @@ def test_post_without_doi_or_prefix_is_422(sandbox):
 
 
 def test_get_of_unknown_doi_is_404(sandbox):
-    assert get(sandbox, f"{SANDBOX_PREFIX}/nothing-here").status_code == 404
+    assert get_doi(sandbox, f"{SANDBOX_PREFIX}/nothing-here").status_code == 404
 
 
 def test_delete_of_draft_is_204_and_the_doi_can_be_created_again(sandbox):
-    put(sandbox, DOI)
+    put_doi(sandbox, DOI)
 
     deleted = requests.delete(f"{sandbox.url}/dois/{DOI}", auth=SANDBOX_AUTH, timeout=5)
 
     assert deleted.status_code == 204
-    assert get(sandbox, DOI).status_code == 404
-    assert put(sandbox, DOI).status_code == 201
+    assert get_doi(sandbox, DOI).status_code == 404
+    assert put_doi(sandbox, DOI).status_code == 201
 
 
 @pytest.mark.parametrize("event", ["register", "publish"])
 def test_delete_of_registered_or_findable_doi_is_405_with_allow(sandbox, event):
-    put(sandbox, DOI, kernel4_attributes(), event=event)
+    put_doi(sandbox, DOI, kernel4_attributes(), event=event)
 
     response = requests.delete(f"{sandbox.url}/dois/{DOI}", auth=SANDBOX_AUTH, timeout=5)
 

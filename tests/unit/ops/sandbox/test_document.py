@@ -6,33 +6,23 @@ import re
 
 import requests
 
-from tests.fixtures.sandbox import SANDBOX_AUTH, SANDBOX_PREFIX, doi_payload, kernel4_attributes
+from tests.fixtures.sandbox import (
+    SANDBOX_AUTH,
+    SANDBOX_PREFIX,
+    attributes_of,
+    get_doi,
+    kernel4_attributes,
+    put_doi,
+)
 
 DOI = f"{SANDBOX_PREFIX}/ds.one"
 JSONAPI = "application/vnd.api+json"
 
 
-def put(sandbox, doi: str, attributes: dict | None = None, **more: object) -> requests.Response:
-    return requests.put(
-        f"{sandbox.url}/dois/{doi}",
-        json=doi_payload(attributes, **more),
-        auth=SANDBOX_AUTH,
-        timeout=5,
-    )
-
-
-def get(sandbox, doi: str, auth=SANDBOX_AUTH) -> requests.Response:
-    return requests.get(f"{sandbox.url}/dois/{doi}", auth=auth, timeout=5)
-
-
-def attributes_of(response: requests.Response) -> dict:
-    return response.json()["data"]["attributes"]
-
-
 def test_get_returns_the_full_jsonapi_document(sandbox):
-    put(sandbox, DOI.upper(), kernel4_attributes(), event="publish")
+    put_doi(sandbox, DOI.upper(), kernel4_attributes(), event="publish")
 
-    response = get(sandbox, DOI, auth=None)
+    response = get_doi(sandbox, DOI, auth=None)
 
     body = response.json()
     attributes = body["data"]["attributes"]
@@ -54,9 +44,9 @@ def test_get_returns_the_full_jsonapi_document(sandbox):
 
 
 def test_get_of_draft_has_no_registered_time_and_is_not_active(sandbox):
-    put(sandbox, DOI)
+    put_doi(sandbox, DOI)
 
-    attributes = attributes_of(get(sandbox, DOI))
+    attributes = attributes_of(get_doi(sandbox, DOI))
 
     assert (attributes["state"], attributes["isActive"], attributes["registered"]) == (
         "draft",
@@ -66,9 +56,9 @@ def test_get_of_draft_has_no_registered_time_and_is_not_active(sandbox):
 
 
 def test_get_answers_publisher_object_when_asked(sandbox):
-    put(sandbox, DOI, publisher={"name": "Example Archive", "publisherIdentifier": "x"})
+    put_doi(sandbox, DOI, publisher={"name": "Example Archive", "publisherIdentifier": "x"})
 
-    plain = attributes_of(get(sandbox, DOI))["publisher"]
+    plain = attributes_of(get_doi(sandbox, DOI))["publisher"]
     response = requests.get(
         f"{sandbox.url}/dois/{DOI}?publisher=true", auth=SANDBOX_AUTH, timeout=5
     )

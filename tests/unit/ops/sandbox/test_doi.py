@@ -8,26 +8,16 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from tests.fixtures.sandbox import SANDBOX_AUTH, SANDBOX_PREFIX, doi_payload
+from tests.fixtures.sandbox import (
+    SANDBOX_AUTH,
+    SANDBOX_PREFIX,
+    attributes_of,
+    doi_payload,
+    get_doi,
+    put_doi,
+)
 
 DOI = f"{SANDBOX_PREFIX}/ds.one"
-
-
-def put(sandbox, doi: str, attributes: dict | None = None, **more: object) -> requests.Response:
-    return requests.put(
-        f"{sandbox.url}/dois/{doi}",
-        json=doi_payload(attributes, **more),
-        auth=SANDBOX_AUTH,
-        timeout=5,
-    )
-
-
-def get(sandbox, doi: str, auth=SANDBOX_AUTH) -> requests.Response:
-    return requests.get(f"{sandbox.url}/dois/{doi}", auth=auth, timeout=5)
-
-
-def attributes_of(response: requests.Response) -> dict:
-    return response.json()["data"]["attributes"]
 
 
 def test_put_on_a_path_that_is_not_a_doi_is_404(sandbox):
@@ -53,9 +43,9 @@ def test_post_with_only_prefix_mints_a_random_suffix(sandbox):
 
 
 def test_dois_are_case_insensitive_and_returned_lowercase(sandbox):
-    put(sandbox, f"{SANDBOX_PREFIX}/DS.Mixed")
+    put_doi(sandbox, f"{SANDBOX_PREFIX}/DS.Mixed")
 
-    response = get(sandbox, f"{SANDBOX_PREFIX}/ds.MIXED")
+    response = get_doi(sandbox, f"{SANDBOX_PREFIX}/ds.MIXED")
 
     assert response.status_code == 200
     assert response.json()["data"]["id"] == f"{SANDBOX_PREFIX}/ds.mixed"
@@ -74,9 +64,9 @@ def test_dois_are_case_insensitive_and_returned_lowercase(sandbox):
     ],
 )
 def test_doi_and_resolver_forms_are_accepted_in_paths(sandbox, form):
-    put(sandbox, DOI)
+    put_doi(sandbox, DOI)
 
-    response = get(sandbox, form)
+    response = get_doi(sandbox, form)
 
     assert response.status_code == 200
     assert response.json()["data"]["id"] == DOI
@@ -85,7 +75,7 @@ def test_doi_and_resolver_forms_are_accepted_in_paths(sandbox, form):
 def test_doi_with_characters_outside_the_pattern_is_422_invalid(sandbox):
     bad = f"{SANDBOX_PREFIX}/has space"
 
-    response = put(sandbox, quote(bad))
+    response = put_doi(sandbox, quote(bad))
 
     assert response.status_code == 422
     assert response.json() == {"errors": [{"source": "doi", "title": "Is invalid", "uid": bad}]}

@@ -15,19 +15,16 @@ import pytest
 import requests
 
 from ops.sandbox.store import DoiRecord
-from tests.fixtures.sandbox import SANDBOX_AUTH, SANDBOX_PREFIX, doi_payload, kernel4_attributes
+from tests.fixtures.sandbox import (
+    SANDBOX_AUTH,
+    SANDBOX_PREFIX,
+    doi_payload,
+    kernel4_attributes,
+    put_doi,
+)
 
 DOI = f"{SANDBOX_PREFIX}/ds.one"
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-def put(sandbox, doi: str, attributes: dict | None = None, **more: object) -> requests.Response:
-    return requests.put(
-        f"{sandbox.url}/dois/{doi}",
-        json=doi_payload(attributes, **more),
-        auth=SANDBOX_AUTH,
-        timeout=5,
-    )
 
 
 def seed(sandbox, doi: str, state: str = "findable", minute: int = 0, **more) -> None:
@@ -69,8 +66,8 @@ def next_params(body: dict) -> dict[str, list[str]]:
 
 
 def test_doi_listing_shows_findable_dois_to_anyone(sandbox):
-    put(sandbox, DOI, kernel4_attributes(), event="publish")
-    put(sandbox, f"{SANDBOX_PREFIX}/draft.one")
+    put_doi(sandbox, DOI, kernel4_attributes(), event="publish")
+    put_doi(sandbox, f"{SANDBOX_PREFIX}/draft.one")
 
     anonymous = requests.get(f"{sandbox.url}/dois", timeout=5).json()
     owner = requests.get(f"{sandbox.url}/dois", auth=SANDBOX_AUTH, timeout=5).json()

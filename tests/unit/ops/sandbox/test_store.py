@@ -11,7 +11,13 @@ import pytest
 import requests
 
 from ops.sandbox.store import TRANSITIONS, next_state
-from tests.fixtures.sandbox import SANDBOX_AUTH, SANDBOX_PREFIX, doi_payload, kernel4_attributes
+from tests.fixtures.sandbox import (
+    SANDBOX_AUTH,
+    SANDBOX_PREFIX,
+    attributes_of,
+    doi_payload,
+    kernel4_attributes,
+)
 
 DOI = f"{SANDBOX_PREFIX}/states"
 DS_ONE = f"{SANDBOX_PREFIX}/ds.one"
@@ -104,10 +110,6 @@ def upsert(sandbox, doi: str, attributes: dict | None = None, **more: object) ->
         auth=SANDBOX_AUTH,
         timeout=5,
     )
-
-
-def attributes_of(response: requests.Response) -> dict:
-    return response.json()["data"]["attributes"]
 
 
 def test_put_update_is_partial(sandbox):
