@@ -9,12 +9,22 @@ the request. This worker replaces that function in its own process with one writ
 
 A request still running when the master's `--timeout` expires is answered 503 in the
 same envelope before the worker exits (gunicorn itself would just drop the connection).
+
+A sync worker serves one connection at a time and reads it until the request arrives.
+Browsers open connections ahead of need (Chromium's preconnects) and may leave them
+idle for seconds: gunicorn would sit on such a socket until the master's timeout killed
+it, with every other client waiting. This worker gives a new connection at most
+`FIRST_BYTE_SECONDS` to start its request and closes it otherwise (a browser drops a
+closed preconnected socket and opens another when it needs one). A slow client that
+stalls mid-request still holds the worker: put a buffering proxy in front for clients
+on slow links, as gunicorn's documentation advises for sync workers.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import select
 import socket
 from typing import Any
 
@@ -22,6 +32,10 @@ from gunicorn import util
 from gunicorn.workers.sync import SyncWorker
 
 MESSAGE_LIMIT = 200  # gunicorn quotes the request line in some messages: keep them short
+# How long a new connection may stay silent before the worker closes it. A client that
+# connected to send a request sends it at once; one silent this long is a browser's
+# spare connection, and waiting for it would stall every other client.
+FIRST_BYTE_SECONDS = 1.0
 
 
 def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
@@ -46,6 +60,11 @@ class JsonErrorWorker(SyncWorker):
         super().init_process()
 
     def handle(self, listener: Any, client: socket.socket, addr: Any) -> None:
+        readable, _, _ = select.select([client], [], [], FIRST_BYTE_SECONDS)
+        if not readable:
+            self.log.debug("closing a connection that sent nothing in %s s", FIRST_BYTE_SECONDS)
+            client.close()
+            return
         self._in_flight = client
         try:
             super().handle(listener, client, addr)

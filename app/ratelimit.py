@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import redis
 
+from app.clients.errors import TransientError
 from app.config import Limit
 
 # Refill by elapsed time, then take one token, into debt down to -debt. Answers
@@ -95,7 +96,15 @@ class RedisTokenBucket:
     def take(self) -> Grant:
         """Take (or reserve) a token."""
         args = [burst(self.limit), self.limit.rate, max_debt(self.limit)]
-        wait, reserved = self._take(keys=[self.key], args=args)
+        try:
+            wait, reserved = self._take(keys=[self.key], args=args)
+        except redis.RedisError as exc:
+            # Asked before any DataCite call: nothing can have been written, so the next
+            # delivery need not wait out the write grace before it looks.
+            raise TransientError(
+                f"the shared rate limiter is unreachable: {type(exc).__name__}: {exc}",
+                maybe_applied=False,
+            ) from exc
         return Grant(float(wait), bool(int(reserved)))
 
     def close(self) -> None:

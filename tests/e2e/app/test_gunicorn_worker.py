@@ -19,9 +19,8 @@ from tests.e2e.harness import BIN, Harness, free_port, http_ok
 TIMEOUT_SECONDS = 2
 
 
-@pytest.fixture
-def web(harness: Harness, api_token: str) -> str:
-    """The Procfile's web line on a free port, with a short worker timeout; its URL."""
+def start_web(harness: Harness, timeout: int) -> str:
+    """The Procfile's web line on a free port, one worker, the given worker timeout; its URL."""
     port = free_port()
     process = harness.start(
         "web",
@@ -36,12 +35,18 @@ def web(harness: Harness, api_token: str) -> str:
             "--workers",
             "1",
             "--timeout",
-            str(TIMEOUT_SECONDS),
+            str(timeout),
         ],
     )
     url = f"http://127.0.0.1:{port}"
     process.wait_ready(lambda: http_ok(f"{url}/healthz"), 30, "GET /healthz")
     return url
+
+
+@pytest.fixture
+def web(harness: Harness, api_token: str) -> str:
+    """The web process with a short worker timeout."""
+    return start_web(harness, TIMEOUT_SECONDS)
 
 
 def raw_request(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -126,3 +131,15 @@ def test_a_request_past_the_worker_timeout_is_a_json_503(
     assert f"{TIMEOUT_SECONDS} s timeout" in error["message"]
     # And the web process replaced the worker and answers again
     assert requests.get(f"{web}/healthz", timeout=10).status_code == 200
+
+
+def test_an_idle_connection_does_not_hold_the_only_worker(harness: Harness, api_token: str) -> None:
+    # Given one sync worker with a long timeout, and a connection that sends nothing
+    # (what a browser's preconnect looks like to the server)
+    url = start_web(harness, 60)
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as idle:
+        # When another client asks meanwhile, it is answered (not after the 60 s timeout)
+        assert requests.get(f"{url}/healthz", timeout=15).status_code == 200
+        # And the silent connection was closed by the server, not left to the timeout
+        assert idle.recv(1) == b""

@@ -97,8 +97,10 @@ def test_an_error_that_is_not_a_remote_answer_is_recorded_and_retried(make_pipel
     # Then the DOI says why it waits, and the intent is retried like a transient error
     wait_until(lambda: doi_row(pipeline.runtime, concept("no-redis")).last_error or "")
     row = doi_row(pipeline.runtime, concept("no-redis"))
-    assert "ConnectionError" in row.last_error
+    assert "rate limiter is unreachable: ConnectionError" in row.last_error
     assert row.state == "pending"
+    # And, asked before any DataCite call, it leaves nothing in doubt to wait out
+    assert row.in_doubt_since is None
     # When Redis is back, the DOI converges
     remotes._bucket = None
     wait_until(lambda: doi_state(pipeline.runtime, concept("no-redis")) == "draft")
