@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dramatiq
 import psycopg
@@ -33,6 +33,8 @@ log = logging.getLogger("doiflow.relay")
 
 # How often, at most, the relay records that it is alive and moving (one small upsert).
 BEAT_SECONDS = 1.0
+# How often, at most, a pass looks for expired leases to rescue.
+RESCUE_SECONDS = 1.0
 
 
 class Relay:
@@ -46,34 +48,53 @@ class Relay:
         self._beat_at = 0.0
         self.next_due = self.settings.relay_poll_seconds
         self._in_flight_at_most = self.settings.relay_max_in_flight  # unknown: count first
+        self._rescue_at: datetime | None = None
 
     def run_once(self, now: datetime | None = None) -> int:
-        """Rescue expired leases, then claim and send one batch; returns how many were sent."""
+        """Claim and send one batch, then rescue expired leases; returns how many were sent.
+
+        The claim and the send are the path from an intent's commit to its message, so
+        nothing else runs before them: the rescue and the liveness beat (each at most
+        once a second) come after, in transactions of their own.
+        """
         settings = self.settings
         now = now or utcnow()
         self.next_due = settings.relay_poll_seconds
         with self.runtime.sessions.begin() as session:
-            rescued = outbox.rescue_expired(session, now=now)
             room = self._room(session)
-            claims = (
-                claiming.claim_due(
+            if room > 0:
+                batch = claiming.claim_batch(
                     session, limit=room, lease_seconds=settings.lease_seconds, now=now
                 )
-                if room > 0
-                else []
-            )
-            soonest = claiming.seconds_to_next_due(session, now=now)
-            if soonest is not None:
-                # A snoozed intent (a 429, our rate limit) is claimed the moment it is due.
-                self.next_due = min(self.next_due, soonest)
+                claims, soonest = batch.claims, batch.next_due_in
+            else:
+                claims, soonest = [], claiming.seconds_to_next_due(session, now=now)
+        if soonest is not None:
+            # A snoozed intent (a 429, our rate limit) is claimed the moment it is due.
+            self.next_due = min(self.next_due, soonest)
+        sent = self._send(claims)
+        self._in_flight_at_most += sent
+        if self._rescue(now):
+            self.next_due = 0.0  # claim what was rescued at once
+        self._beat()
+        return sent
+
+    def _rescue(self, now: datetime) -> int:
+        """Rescue expired leases, at most once every RESCUE_SECONDS of `now`.
+
+        A lease is many seconds long, so a rescue a second late changes nothing, while
+        one on every pass is a statement on every pass (every few milliseconds under load).
+        """
+        if self._rescue_at is not None and now < self._rescue_at:
+            return 0
+        self._rescue_at = now + timedelta(seconds=RESCUE_SECONDS)
+        with self.runtime.sessions.begin() as session:
+            rescued = outbox.rescue_expired(session, now=now)
         if rescued:
             log.warning(
                 "expired leases rescued", extra={"action": "relay_rescue", "count": rescued}
             )
-        sent = self._send(claims)
-        self._in_flight_at_most += sent
-        self._beat()
-        return sent
+        return rescued
 
     def _room(self, session: Session) -> int:
         """How many intents this pass may claim under RELAY_MAX_IN_FLIGHT (a bounded count).
@@ -92,12 +113,8 @@ class Relay:
         if not known:
             return 0
         time_limit = delivery_time_limit_ms(self.settings)
-        messages = [
-            sending.message_for(c, time_limit_ms=_limit_of(REGISTRY[c.topic], time_limit))
-            for c in known
-        ]
         try:
-            sending.send(self.broker, messages)
+            sending.send(self.broker, known, lambda c: _limit_of(REGISTRY[c.topic], time_limit))
         except Exception:
             log.exception(
                 "broker refused a batch; its claims go back to pending",
@@ -147,7 +164,7 @@ class Relay:
                     log.exception("relay pass failed", extra={"action": "relay_error"})
                     sent = 0
                     stop.wait(self.settings.relay_poll_seconds)
-                if sent < self.settings.relay_batch_size:
+                if sent < self.settings.relay_batch_size and self.next_due > 0:
                     wait(self.next_due)
 
     @contextmanager

@@ -132,6 +132,53 @@ def test_a_pipelined_batch_is_read_by_a_stock_dramatiq_worker(runtime, redis_url
     assert sorted(seen) == sorted((i, tokens[i]) for i in ids)
 
 
+def _queued_message_ids(broker: RedisBroker) -> list[int]:
+    """The message ids in the doi queue's list, in order (one entry per enqueue)."""
+    redis_ids = broker.client.lrange("dramatiq:doi", 0, -1)
+    stored = broker.client.hmget("dramatiq:doi.msgs", redis_ids)
+    return [int(dramatiq.Message.decode(m).message_id) for m in stored]
+
+
+def test_a_redis_without_the_dispatch_script_gets_each_message_once(runtime, redis_url) -> None:
+    # Given a Redis that does not know the script's sha (as after a restart or SCRIPT FLUSH)
+    broker = RedisBroker(url=redis_url)
+    broker.declare_queue("doi")
+    broker.scripts["dispatch"].sha = "0" * 40
+    ids = [_add(runtime, f"doi:{n}") for n in range(5)]
+    # When the relay sends its batch, the NOSCRIPT answers are sent again once loaded
+    assert Relay(runtime, broker).run_once() == 5
+    # Then every message is queued exactly once
+    assert sorted(_queued_message_ids(broker)) == ids
+    broker.close()
+
+
+class _SeesEnqueues(dramatiq.Middleware):
+    def __init__(self) -> None:
+        self.before: list[str] = []
+        self.after: list[str] = []
+
+    def before_enqueue(self, broker, message, delay) -> None:
+        self.before.append(message.message_id)
+
+    def after_enqueue(self, broker, message, delay) -> None:
+        self.after.append(message.options["redis_message_id"])
+
+
+def test_middleware_that_hooks_enqueues_sees_every_message_of_a_batch(runtime, redis_url) -> None:
+    broker = RedisBroker(url=redis_url)
+    broker.declare_queue("doi")
+    hooks = _SeesEnqueues()
+    broker.add_middleware(hooks)
+    ids = [_add(runtime, f"doi:{n}") for n in range(3)]
+    assert Relay(runtime, broker).run_once() == 3
+    assert hooks.before == [str(i) for i in ids]
+    # after_enqueue saw the very messages stored (their Redis ids), as RedisBroker.enqueue does
+    assert sorted(hooks.after) == sorted(
+        m.decode() for m in broker.client.lrange("dramatiq:doi", 0, -1)
+    )
+    broker.close()
+
+
 def test_claims_go_back_to_pending_at_once_when_redis_refuses_the_batch(runtime) -> None:
     broker = RedisBroker(url="redis://127.0.0.1:1/0")  # nothing listens there
     ids = [_add(runtime, f"doi:{n}") for n in range(3)]
