@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
+from app.db import insert_as_loaded
 from app.enums import DoiKind, DoiState, DoiTarget
 from app.models import Dataset, Doi, Version
 from app.services import dois, holds, identifiers
@@ -61,8 +62,11 @@ def create_concept_doi(
         target=DoiTarget.DRAFT.value,
         history=[],
     )
-    session.add(doi)
-    session.flush()
+    if new_dataset:
+        insert_as_loaded(session, doi)  # the create path: no flush (see insert_as_loaded)
+    else:
+        session.add(doi)
+        session.flush()
     set_committed_value(dataset, "concept_doi", doi)
     queue_first_sync(session, settings, doi)
     return doi

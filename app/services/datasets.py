@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.config import Settings
-from app.db import utcnow
+from app.db import insert_as_loaded, utcnow
 from app.enums import DoiState
 from app.models import Dataset, Version
 from app.services import dois, holds, identifiers
@@ -64,18 +64,18 @@ def create_dataset(
             {"field": "id"},
         )
     _check_draft_metadata(metadata)
-    existing = session.scalar(
-        select(Dataset.id).where(func.lower(Dataset.id) == dataset_id.lower())
-    )
-    if existing == dataset_id:
-        raise ConflictError(f"dataset {dataset_id!r} already exists")
-    if existing is not None:
+    # versions=[]: a new dataset has none, and reading them then needs no query.
+    dataset = Dataset(id=dataset_id, embargoed=embargoed, draft_metadata=metadata, versions=[])
+    if not insert_as_loaded(session, dataset, unless_exists=True):
+        # Only now look at what is in the way: the unique index on lower(id) refused it.
+        existing = session.scalar(
+            select(Dataset.id).where(func.lower(Dataset.id) == dataset_id.lower())
+        )
+        if existing is None or existing == dataset_id:
+            raise ConflictError(f"dataset {dataset_id!r} already exists")
         raise ConflictError(
             f"dataset {existing!r} already exists; ids may not differ only in case (DOIs ignore it)"
         )
-    # versions=[]: a new dataset has none, and reading them then needs no query.
-    dataset = Dataset(id=dataset_id, embargoed=embargoed, draft_metadata=metadata, versions=[])
-    session.add(dataset)
     if not embargoed:
         create_concept_doi(settings, session, dataset, new_dataset=True)
     return dataset

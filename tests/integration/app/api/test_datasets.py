@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from app.enums import Scope
 from app.models import Dataset, Intent
@@ -536,3 +536,29 @@ def test_version_metadata_correction_is_checked_like_a_publish(
         "/api/datasets/ds1/versions/1.0/metadata", json={"metadata": metadata()}, headers=writer
     )
     assert_error(gone, 404, "not_found")
+
+
+def test_a_create_is_the_token_check_its_three_rows_and_the_notify(
+    client: FlaskClient, writer: dict[str, str], runtime: Runtime
+) -> None:
+    # The hottest write path: no existence check first, no flush, no read-back
+    client.post("/api/datasets", json={"id": "warm"}, headers=writer)  # last_used_at written
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        sent.append(" ".join(statement.split()[:3]))
+
+    event.listen(runtime.engine, "before_cursor_execute", record)
+    try:
+        answer = client.post("/api/datasets", json={"id": "lean"}, headers=writer)
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", record)
+    assert answer.status_code == 201
+    assert answer.get_json()["concept_doi"]["state"] == "pending"
+    assert sent == [
+        "SELECT api_tokens.id, api_tokens.name,",
+        "INSERT INTO datasets",
+        "INSERT INTO dois",
+        "INSERT INTO outbox",
+        "NOTIFY doiflow_outbox",
+    ]
