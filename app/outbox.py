@@ -10,9 +10,8 @@ delivery changes nothing, loudly (procrastinate's `finish_job` does the same).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, and_, case, exists, func, insert, select, text, update
 from sqlalchemy.orm import Session, aliased
@@ -33,9 +32,9 @@ class LeaseLostError(RuntimeError):
     """A guarded update matched nothing: this delivery no longer owns the intent."""
 
 
-@dataclass(frozen=True)
-class Claim:
-    """What the relay hands to the broker for one claimed intent."""
+class Claim(NamedTuple):
+    """What the relay hands to the broker for one claimed intent (a tuple: the relay
+    makes thousands a second)."""
 
     intent_id: int
     topic: str

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -35,6 +36,10 @@ log = logging.getLogger("doiflow.relay")
 BEAT_SECONDS = 1.0
 # How often, at most, a pass looks for expired leases to rescue.
 RESCUE_SECONDS = 1.0
+# Batches at least this large are sent from the sender thread while the next is claimed;
+# smaller ones (light load, where each message's latency is what counts) are sent at
+# once, unless the sender is still busy (then after its batches, in order).
+SEND_AHEAD_FROM = 50
 
 
 class Relay:
@@ -49,6 +54,10 @@ class Relay:
         self.next_due = self.settings.relay_poll_seconds
         self._in_flight_at_most = self.settings.relay_max_in_flight  # unknown: count first
         self._rescue_at: datetime | None = None
+        self._sender: _Sender | None = None  # run_forever sends in a thread of its own
+        self._maintained = False  # run_forever rescues and beats from a thread of its own
+        self._passes = 0  # passes completed: the beat says the loop moves, not just lives
+        self._beaten_passes = -1
 
     def run_once(self, now: datetime | None = None) -> int:
         """Claim and send one batch, then rescue expired leases; returns how many were sent.
@@ -72,11 +81,18 @@ class Relay:
         if soonest is not None:
             # A snoozed intent (a 429, our rate limit) is claimed the moment it is due.
             self.next_due = min(self.next_due, soonest)
-        sent = self._send(claims)
+        sender = self._sender
+        if sender is not None and (len(claims) >= SEND_AHEAD_FROM or sender.busy):
+            sender.submit(claims)  # sent while the next pass claims
+            sent = len(claims)
+        else:
+            sent = self._send(claims)
         self._in_flight_at_most += sent
-        if self._rescue(now):
-            self.next_due = 0.0  # claim what was rescued at once
-        self._beat()
+        self._passes += 1
+        if not self._maintained:  # called on its own (tests, one-off): upkeep here
+            if self._rescue(now):
+                self.next_due = 0.0  # claim what was rescued at once
+            self._beat()
         return sent
 
     def _rescue(self, now: datetime) -> int:
@@ -90,6 +106,8 @@ class Relay:
         self._rescue_at = now + timedelta(seconds=RESCUE_SECONDS)
         with self.runtime.sessions.begin() as session:
             rescued = outbox.rescue_expired(session, now=now)
+            if rescued and self._maintained:
+                outbox.notify(session)  # wakes the loop, to claim them at once
         if rescued:
             log.warning(
                 "expired leases rescued", extra={"action": "relay_rescue", "count": rescued}
@@ -137,11 +155,14 @@ class Relay:
                 outbox.fail(session, claim.intent_id, claim.lease_token, error)
 
     def _beat(self) -> None:
-        if time.monotonic() - self._beat_at < BEAT_SECONDS:
+        """Record progress: at most once every BEAT_SECONDS, and only after a new pass (a
+        loop stuck inside a pass stops beating, and the health check says so)."""
+        if time.monotonic() - self._beat_at < BEAT_SECONDS or self._passes == self._beaten_passes:
             return
+        passes = self._passes
         with self.runtime.sessions.begin() as session:
             watchdog.beat(session, self.name, kind="relay")
-        self._beat_at = time.monotonic()
+        self._beat_at, self._beaten_passes = time.monotonic(), passes
 
     def run_forever(self, stop: threading.Event) -> None:
         """Loop until `stop` is set, reconnecting the LISTEN connection when it breaks."""
@@ -156,7 +177,7 @@ class Relay:
 
     def _loop(self, stop: threading.Event) -> None:
         """Drain full batches; otherwise wait for a NOTIFY or the poll interval."""
-        with self._wakeups(stop) as wait:
+        with self._wakeups(stop) as wait, self._sending(), self._upkeep(stop):
             while not stop.is_set():
                 try:
                     sent = self.run_once()
@@ -166,6 +187,46 @@ class Relay:
                     stop.wait(self.settings.relay_poll_seconds)
                 if sent < self.settings.relay_batch_size and self.next_due > 0:
                     wait(self.next_due)
+
+    @contextmanager
+    def _upkeep(self, stop: threading.Event) -> Iterator[None]:
+        """Rescue and beat from a thread of their own, once a second, off the path from an
+        intent's commit to its message (a pass that also did them was a late pass)."""
+        done = threading.Event()
+
+        def run() -> None:
+            while not (stop.is_set() or done.wait(RESCUE_SECONDS)):
+                try:
+                    self._rescue(utcnow())
+                    self._beat()
+                except Exception:
+                    log.exception("relay upkeep failed", extra={"action": "relay_error"})
+
+        thread = threading.Thread(target=run, name="relay-upkeep", daemon=True)
+        self._maintained = True
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+            self._maintained = False
+
+    @contextmanager
+    def _sending(self) -> Iterator[None]:
+        """Send each batch from a thread of its own while the loop claims the next one.
+
+        A claim mostly waits on Postgres and a send is mostly Python packing messages, so
+        the two overlap well. At most one batch waits for the sender; a failed send has
+        already put its claims back and is raised by the next submit. On the way out the
+        batches claimed are still sent, not left to wait out their leases.
+        """
+        self._sender = _Sender(self._send)
+        try:
+            yield
+        finally:
+            sender, self._sender = self._sender, None
+            sender.close()
 
     @contextmanager
     def _wakeups(self, stop: threading.Event) -> Iterator[Callable[[float], object]]:
@@ -192,6 +253,49 @@ class Relay:
                         deadline = min(deadline, time.monotonic() + due_in)
 
             yield wait
+
+
+class _Sender:
+    """One thread sending the batches it is handed, in order, one at a time."""
+
+    def __init__(self, send: Callable[[list[outbox.Claim]], int]) -> None:
+        self._send = send
+        self._batches: queue.Queue[list[outbox.Claim] | None] = queue.Queue(maxsize=1)
+        self._failed: Exception | None = None
+        self._pending = 0  # submitted and not yet sent
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="relay-sender", daemon=True)
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        """A batch is being sent or waits to be."""
+        return self._pending > 0
+
+    def submit(self, claims: list[outbox.Claim]) -> None:
+        """Queue a batch (waiting while one is queued already); raise an earlier failure."""
+        with self._lock:
+            self._pending += 1
+        failed, self._failed = self._failed, None
+        if failed is not None:
+            self._batches.put(claims)  # claimed already: it is still sent (or released)
+            raise failed
+        self._batches.put(claims)
+
+    def close(self) -> None:
+        """Send what is queued, then stop the thread."""
+        self._batches.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (claims := self._batches.get()) is not None:
+            try:
+                self._send(claims)
+            except Exception as exc:  # logged, and its claims released, by _send
+                self._failed = exc
+            finally:
+                with self._lock:
+                    self._pending -= 1
 
 
 def _due_in(payload: str) -> float | None:
