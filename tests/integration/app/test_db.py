@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.db import insert_as_loaded
 from app.models import Dataset, Doi
 from app.runtime import Runtime
-
-
-@contextmanager
-def statements(runtime: Runtime) -> Iterator[list[str]]:
-    """The SQL sent while the block runs, first words only."""
-    sent: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        sent.append(" ".join(statement.split()[:3]))
-
-    event.listen(runtime.engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(runtime.engine, "before_cursor_execute", record)
+from tests.support.sql import first_words, statements
 
 
 def _doi(dataset_id: str) -> Doi:
@@ -52,7 +35,7 @@ def test_the_row_is_written_whole_and_the_object_needs_no_read_back(runtime: Run
         assert not session.dirty
         assert doi in session
         assert dataset in session
-    assert sent == ["INSERT INTO datasets", "INSERT INTO dois"]
+    assert first_words(sent) == ["INSERT INTO datasets", "INSERT INTO dois"]
     with runtime.sessions() as session:
         row = session.get(Doi, doi.id)
         assert (row.doi, row.dataset_id, row.state, row.row_version) == (

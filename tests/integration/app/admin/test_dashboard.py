@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app.admin.queries import dashboard as snapshots
 from app.db import utcnow
@@ -17,21 +16,7 @@ from app.runtime import Runtime
 from tests.fixtures.pipeline import Pipeline, wait_until
 from tests.support.admin import AdminClient, log_in
 from tests.support.lifecycle import concept, create, doi_state
-
-
-@contextmanager
-def statements(runtime: Runtime) -> Iterator[list[str]]:
-    """Every SQL statement the app sends inside the block."""
-    seen: list[str] = []
-
-    def record(_conn, _cursor, sql, *_args) -> None:
-        seen.append(sql)
-
-    event.listen(runtime.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(runtime.engine, "before_cursor_execute", record)
+from tests.support.sql import statements
 
 
 def _snapshots(runtime: Runtime) -> int:

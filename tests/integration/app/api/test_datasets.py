@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from app.enums import Scope
 from app.models import Dataset, Intent
@@ -21,6 +21,7 @@ from tests.support.api import (
     publication,
     row_counts,
 )
+from tests.support.sql import first_words, statements
 
 Bearer = Callable[[str], dict[str, str]]
 
@@ -543,19 +544,11 @@ def test_a_create_is_the_token_check_its_three_rows_and_the_notify(
 ) -> None:
     # The hottest write path: no existence check first, no flush, no read-back
     client.post("/api/datasets", json={"id": "warm"}, headers=writer)  # last_used_at written
-    sent: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        sent.append(" ".join(statement.split()[:3]))
-
-    event.listen(runtime.engine, "before_cursor_execute", record)
-    try:
+    with statements(runtime) as sent:
         answer = client.post("/api/datasets", json={"id": "lean"}, headers=writer)
-    finally:
-        event.remove(runtime.engine, "before_cursor_execute", record)
     assert answer.status_code == 201
     assert answer.get_json()["concept_doi"]["state"] == "pending"
-    assert sent == [
+    assert first_words(sent) == [
         "SELECT api_tokens.id, api_tokens.name,",
         "INSERT INTO datasets",
         "INSERT INTO dois",
