@@ -15,7 +15,6 @@ Dramatiq's defaults does).
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -69,7 +68,7 @@ def _pipeline(broker: RedisBroker, claims: Sequence[Claim], time_limit_of: TimeL
     encoder = dramatiq.get_encoder()
     fast = type(encoder) is JSONEncoder  # dramatiq's default: its exact bytes, made here
     hooked = _hooks_enqueue(broker)
-    timestamp, now = int(time.time() * 1000), current_millis()
+    now = current_millis()  # the messages' timestamp and the dispatch script's clock
     fixed = (broker.broker_id, broker.heartbeat_timeout, broker.dead_message_ttl)
     unpack = broker._max_unpack_size()
     commands: list[tuple[Any, ...]] = []
@@ -80,7 +79,7 @@ def _pipeline(broker: RedisBroker, claims: Sequence[Claim], time_limit_of: TimeL
         redis_message_id = f"{claim.intent_id}-{claim.lease_token}"
         time_limit = time_limit_of(claim)
         if fast and not hooked and _plain(claim):
-            encoded = _json_message(claim, time_limit, redis_message_id, timestamp)
+            encoded = _json_message(claim, time_limit, redis_message_id, now)
         else:
             data: dict[str, Any] = {
                 "queue_name": claim.queue,
@@ -89,7 +88,7 @@ def _pipeline(broker: RedisBroker, claims: Sequence[Claim], time_limit_of: TimeL
                 "kwargs": {},
                 "options": {"time_limit": time_limit, "redis_message_id": redis_message_id},
                 "message_id": str(claim.intent_id),
-                "message_timestamp": timestamp,
+                "message_timestamp": now,
             }
             if hooked:
                 message: dramatiq.Message[Any] = dramatiq.Message(**data)
