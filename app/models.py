@@ -95,7 +95,9 @@ class Version(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     dataset: Mapped[Dataset] = relationship(back_populates="versions")
-    blobs: Mapped[list[Blob]] = relationship(secondary=version_blobs, lazy="selectin")
+    # Loaded when read: a DOI's payload or a job's counts load the Version, and a
+    # version of 2,000 blobs would bring 2,000 blobs, holds and hold histories along.
+    blobs: Mapped[list[Blob]] = relationship(secondary=version_blobs, lazy="select")
 
 
 class Blob(Base):

@@ -347,9 +347,7 @@ class Runner:
 
 
 def _record_calls(session: Session, intent_id: int, made: list[dict[str, Any]]) -> None:
-    for call in made:
-        data = dict(call)
-        outbox.record_event(session, intent_id, "call", at=data.pop("at", None), **data)
+    outbox.record_events(session, intent_id, "call", made)
 
 
 def _payload_after(

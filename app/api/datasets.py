@@ -56,7 +56,8 @@ def get_dataset(dataset_id: str) -> ResponseReturnValue:
     """A dataset with its concept DOI and versions."""
     path_text("dataset id", dataset_id)
     with transaction() as session:
-        return serialize.dataset_json(session, datasets.get_dataset(session, dataset_id))
+        dataset = datasets.get_dataset(session, dataset_id, blobs=False)
+        return serialize.dataset_json(session, dataset)
 
 
 @bp.put("/datasets/<dataset_id>/metadata")

@@ -1,4 +1,4 @@
-"""The remote services a worker talks to: DataCite and S3 (a client per thread) and their limits."""
+"""The remote services a worker talks to, DataCite and S3, and the limits on their calls."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class Remotes:
     _clients: list[Any] = field(default_factory=list)
     _bucket: RedisTokenBucket | LocalTokenBucket | None = None
     _slots: RedisSemaphore | LocalSemaphore | None = None
+    _storage: StorageClient | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -56,17 +57,21 @@ class Remotes:
 
     @property
     def storage(self) -> StorageClient | None:
-        """This thread's S3 client, or None when S3 is not configured (no S3 call at all)."""
+        """The process's S3 client, or None when S3 is not configured (no S3 call at all)."""
         if not self.settings.s3_configured:
             return None
-        client: StorageClient | None = getattr(self._local, "storage", None)
-        if client is None:
-            # boto3 sessions are not thread-safe; a client per thread keeps them apart.
-            client = StorageClient.from_settings(self.settings)
-            self._local.storage = client
-            with self._lock:
-                self._clients.append(client)
-        return client
+        with self._lock:
+            if self._storage is None:
+                # One client for every thread: boto3's low-level clients are thread-safe
+                # (its sessions are not, and each client gets a session of its own). A
+                # client per thread cost each worker thread ~0.1 s of CPU on its first S3
+                # call, taken from the other threads' calls. Every S3 call of a worker
+                # runs in one of the HOLD_CONCURRENCY slots, so that many connections do.
+                self._storage = StorageClient.from_settings(
+                    self.settings, max_connections=self.settings.hold_concurrency
+                )
+                self._clients.append(self._storage)
+            return self._storage
 
     @property
     def hold_slots(self) -> RedisSemaphore | LocalSemaphore:

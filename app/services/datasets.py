@@ -34,9 +34,9 @@ def get_dataset(
     most one matches; the answer carries its stored spelling.
     """
     query = select(Dataset).where(func.lower(Dataset.id) == func.lower(dataset_id))
-    if not blobs:
-        # The versions without their blobs (read on access): a publish needs only names.
-        query = query.options(selectinload(Dataset.versions).lazyload(Version.blobs))
+    versions = selectinload(Dataset.versions)
+    # Without blobs the versions' blobs are read on access: a publish needs only names.
+    query = query.options(versions.selectinload(Version.blobs) if blobs else versions)
     dataset = session.scalars(query.with_for_update() if for_update else query).first()
     if dataset is None:
         raise NotFoundError(f"dataset {dataset_id!r} does not exist")

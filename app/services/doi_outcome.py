@@ -17,7 +17,7 @@ from app.clients.errors import RemoteError, TransientError
 from app.config import Settings
 from app.db import utcnow
 from app.enums import DoiKind, DoiState, DoiTarget
-from app.models import Dataset, Doi, Intent, Version
+from app.models import Dataset, Doi, Intent
 from app.retry import RetryDecision, Verdict
 from app.runner import Failure
 from app.services import jobs, payloads, stash
@@ -49,7 +49,7 @@ def locked_doi(session: Session, doi_id: int) -> Doi | None:
         Doi,
         doi_id,
         options=[
-            joinedload(Doi.dataset).joinedload(Dataset.versions).lazyload(Version.blobs),
+            joinedload(Doi.dataset).joinedload(Dataset.versions),
         ],
         with_for_update={"of": Doi},
         populate_existing=True,

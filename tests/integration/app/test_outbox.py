@@ -220,3 +220,25 @@ def test_a_redrive_supersedes_failed_intents_and_an_operator_can_discard(db: Run
         assert [(e.kind, e.data["reason"]) for e in events] == [
             ("discarded", "not wanted (operator ann)")
         ]
+
+
+def test_events_recorded_together_keep_their_order_and_their_times(db: Runtime) -> None:
+    intent_id = _add(db, "doi:1")
+    made_at = utcnow() - timedelta(seconds=5)
+    calls = [{"at": made_at, "status": 200, "n": 1}, {"status": 503, "n": 2}]
+    with db.sessions.begin() as session:
+        outbox.record_event(session, intent_id, "started")  # added, not yet flushed
+        outbox.record_events(session, intent_id, "call", calls)
+        outbox.record_events(session, intent_id, "call", [])
+        outbox.record_event(session, intent_id, "done")
+    with db.sessions() as session:
+        query = select(IntentEvent).where(IntentEvent.intent_id == intent_id)
+        events = list(session.scalars(query.order_by(IntentEvent.id)))
+    assert [(e.kind, e.data.get("n")) for e in events] == [
+        ("started", None),
+        ("call", 1),
+        ("call", 2),
+        ("done", None),
+    ]
+    assert events[1].at == made_at  # when the call was made, not when it was recorded
+    assert events[2].at >= made_at and "at" not in events[1].data
