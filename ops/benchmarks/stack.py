@@ -105,13 +105,19 @@ def start_relay(
 
 
 def start_worker(
-    bench: Bench, env: Mapping[str, str], *, threads: int = 4, name: str = "doi-worker"
+    bench: Bench,
+    env: Mapping[str, str],
+    *,
+    threads: int = 4,
+    processes: int = 1,
+    name: str = "doi-worker",
 ) -> Process:
     """The Procfile's doi-worker (`dramatiq workers.worker -Q doi`), ready for messages."""
-    argv = [str(BIN / "dramatiq"), "workers.worker", "-Q", "doi", "--processes", "1"]
+    argv = [str(BIN / "dramatiq"), "workers.worker", "-Q", "doi", "--processes", str(processes)]
     argv += ["--threads", str(threads)]
     process = bench.start(name, argv, env)
-    process.wait_for_log("Worker process is ready for action", 60)
+    ready = "Worker process is ready for action"  # each worker process says so once
+    process.wait_for(lambda: process.log_text().count(ready) >= processes, 60, repr(ready))
     return process
 
 

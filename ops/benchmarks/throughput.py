@@ -1,17 +1,18 @@
 """DOI throughput through the whole pipeline: service → outbox → relay → Redis → doi-worker
 → DataCite sandbox → state machine, with real processes.
 
-    python -m ops.benchmarks.throughput [--datasets 500] [--threads 8] [--latency-ms 0]
-        [--preload] [--rate-limit 10/1s] [--repeat 3]
+    python -m ops.benchmarks.throughput [--datasets 500] [--threads 8] [--processes 1]
+        [--latency-ms 0] [--preload] [--rate-limit 10/1s] [--repeat 3]
 
 Each run: a fresh database, a private redis-server, a `doiflow sandbox` (with
 `--rate-limit` it answers 429 beyond the limit; with `--latency-ms` every PUT waits
 that long), one `doiflow relay` and one doi-worker (`dramatiq workers.worker -Q doi
---processes 1 --threads N`). Datasets are created through the service layer, one
-transaction each. Without --preload the processes run first and the clock starts with
-the creates; with --preload the datasets exist before the processes start and the
-clock starts at the first DataCite request (the sandbox's log), so the drain is
-measured alone. It stops when every concept DOI is `draft` in the database.
+--processes P --threads N/P`, P from `--processes`, 1 by default, as in the Procfile).
+Datasets are created through the service layer, one transaction each. Without
+--preload the processes run first and the clock starts with the creates; with --preload
+the datasets exist before the processes start and the clock starts at the first
+DataCite request (the sandbox's log), so the drain is measured alone. It stops when
+every concept DOI is `draft` in the database.
 
 The limit, in the same run: with --latency-ms, threads ÷ latency, and the rate of
 `--threads` bare HTTP clients PUTting drafts to the same sandbox (no rate limit only);
@@ -53,17 +54,23 @@ def main() -> int:
     """Run the benchmark; 1 if a run did not bring every DOI to draft."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=int, default=500)
-    parser.add_argument("--threads", type=int, default=8, help="worker threads")
+    parser.add_argument("--threads", type=int, default=8, help="worker threads in all")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="doi-worker processes sharing --threads"
+    )
     parser.add_argument("--latency-ms", type=int, default=0, help="added DataCite latency")
     parser.add_argument("--preload", action="store_true", help="create all, then start workers")
     parser.add_argument("--rate-limit", help="DataCite rate limit, e.g. 10/1s (both sides)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--admin-url", help="Postgres admin URL (default $BENCH_POSTGRES_URL)")
     args = parser.parse_args()
+    if args.processes < 1 or args.threads % args.processes:
+        parser.error("--threads must be a multiple of --processes")
     # (requests, period seconds), parsed as the sandbox parses its --rate-limit.
     limit = parse_rate_limit(args.rate_limit) if args.rate_limit else None
     config = {
-        k: getattr(args, k) for k in ("datasets", "threads", "latency_ms", "preload", "rate_limit")
+        k: getattr(args, k)
+        for k in ("datasets", "threads", "processes", "latency_ms", "preload", "rate_limit")
     }
     with Bench("throughput", args.admin_url) as bench:
         redis_url = bench.redis()
@@ -159,11 +166,11 @@ def measure(bench: Bench, redis_url: str, args: argparse.Namespace) -> tuple[Run
             create(runtime, args.datasets)
             started = None
         else:
-            start_pipeline(bench, env, args.threads)
+            start_pipeline(bench, env, args)
             started = datetime.now(UTC)
             create(runtime, args.datasets)
         if args.preload:
-            start_pipeline(bench, env, args.threads)
+            start_pipeline(bench, env, args)
         drafted, done = wait_for_drafts(database_url, args.datasets)
     finally:
         runtime.close()
@@ -184,9 +191,10 @@ def measure(bench: Bench, redis_url: str, args: argparse.Namespace) -> tuple[Run
     }, sandbox
 
 
-def start_pipeline(bench: Bench, env: dict[str, str], threads: int) -> None:
-    """One doi-worker, then one relay, both ready."""
-    start_worker(bench, env, threads=threads)
+def start_pipeline(bench: Bench, env: dict[str, str], args: argparse.Namespace) -> None:
+    """One doi-worker (`--processes` of `--threads` / `--processes` each), then one relay."""
+    threads = args.threads // args.processes
+    start_worker(bench, env, threads=threads, processes=args.processes)
     start_relay(bench, env)
 
 

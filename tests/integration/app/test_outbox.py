@@ -241,4 +241,5 @@ def test_events_recorded_together_keep_their_order_and_their_times(db: Runtime) 
         ("done", None),
     ]
     assert events[1].at == made_at  # when the call was made, not when it was recorded
-    assert events[2].at >= made_at and "at" not in events[1].data
+    assert events[2].at >= made_at
+    assert "at" not in events[1].data

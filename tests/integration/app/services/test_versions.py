@@ -9,11 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import inspect, select
 
-from app.services import versions
+from app.models import Doi
+from app.services import payloads, versions
 from app.services.errors import ConflictError, UnprocessableError
 from tests.fixtures.pipeline import wait_until
 from tests.support.lifecycle import (
+    blob,
     call,
     concept,
     create,
@@ -143,3 +146,22 @@ def test_correcting_a_failed_version_re_drives_it_with_the_new_payload(make_pipe
     row = doi_row(pipeline.runtime, version_doi("ds1", "1.0"))
     assert row is not None
     assert any(t.detail and "corrected" in t.detail for t in row.history)
+
+
+def test_a_version_dois_payload_never_loads_the_versions_blobs(runtime) -> None:
+    # Given a published version of 50 blobs
+    create(runtime, "big")
+    blobs = [blob(n) for n in range(1, 51)]
+    call(runtime, versions.publish_version, "big", name="v1", metadata=metadata(), blobs=blobs)
+
+    # When its DOI's DataCite document is worked out (every sync and every hold batch does)
+    with runtime.sessions() as session:
+        doi = session.scalars(select(Doi).where(Doi.version_id.is_not(None))).one()
+        attributes = payloads.desired_attributes(session, runtime.settings, doi)
+
+        # Then the version came along without its blobs (or their holds and histories)
+        assert attributes["version"] == "v1"
+        assert doi.version is not None
+        assert "blobs" in inspect(doi.version).unloaded
+        # And reading them still works, on access
+        assert len(doi.version.blobs) == 50
