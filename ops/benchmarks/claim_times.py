@@ -72,8 +72,8 @@ def measure(
                 claimed = len(claiming.claim_due(session, limit=100, lease_seconds=120))
                 timings.append((time.perf_counter() - started) * 1000)
                 session.rollback()
-        sql, params = statements[0]
-        plan = explain(engine, sql, params)
+        # One claim's statements: the plan settings (`STEADY_PLAN`), then the claim itself.
+        plan = explain(engine, statements[: len(statements) // times])
     finally:
         engine.dispose()
     result = {
@@ -104,10 +104,14 @@ def _flush_stats(conn: Any) -> None:
     conn.execute("SELECT 1")
 
 
-def explain(engine: Any, sql: str, params: Any) -> list[str]:
-    """EXPLAIN ANALYZE of the claim's SELECT, rolled back (it locks the rows it reads)."""
+def explain(engine: Any, claim: list[tuple[str, Any]]) -> list[str]:
+    """EXPLAIN ANALYZE of a claim's last statement after the ones before it (its settings),
+    in one transaction rolled back (it locks the rows it reads)."""
+    *settings, (sql, params) = claim
     with engine.connect() as conn:
         cursor = conn.connection.cursor()
+        for before, before_params in settings:
+            cursor.execute(before, before_params)
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
         plan = [row[0] for row in cursor.fetchall()]
         conn.rollback()
