@@ -191,16 +191,21 @@ def lock_leased(session: Session, intent_id: int, lease_token: str) -> Intent | 
 def start(
     session: Session, intent_id: int, lease_token: str, *, lease_seconds: float
 ) -> Intent | None:
-    """Begin a delivery: renew its lease and count its attempt; None if the lease is lost.
+    """Begin a delivery: a new lease token, the lease renewed, the attempt counted; None if
+    the lease is lost.
 
     One guarded UPDATE … RETURNING (it takes the row lock too): the intent comes back as
-    it now is, attempt counted.
+    it now is, with the token the rest of the delivery is fenced by. The token changes
+    so that a second copy of the same message (Dramatiq hands a message out again when
+    it takes its worker for dead) finds the lease gone, and never calls out beside the
+    first.
     """
     now = utcnow()
     started = (
         update(Intent)
         .where(Intent.id == intent_id, Intent.status == ENQUEUED, Intent.lease_token == lease_token)
         .values(
+            lease_token=str(uuid.uuid4()),
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             attempts=Intent.attempts + 1,
             updated_at=now,

@@ -136,13 +136,16 @@ class Runner:
                 outbox.record_event(session, intent_id, "started", attempt=intent.attempts)
                 if self._died_too_often(session, handler, intent):
                     return None
+                # The delivery's own token from here on (a copy of the message is stale).
+                token = intent.lease_token or ""
                 plan = handler.prepare(session, self.settings, intent)
                 if plan is None:
-                    outbox.complete(session, intent_id, lease_token)
+                    outbox.complete(session, intent_id, token)
                     outbox.record_event(session, intent_id, "done", reason="nothing to do")
                     return None
-                return Delivery(handler, intent_id, lease_token, plan, intent)
+                return Delivery(handler, intent_id, token, plan, intent)
         except Exception as exc:  # a bug or a database error: recorded, retried, bounded
+            # Rolled back: the intent still holds the message's token.
             log.exception("delivery failed to start", extra={"action": "delivery_crashed"})
             crash = UnexpectedError(exc, phase="preparing")
             self._record_crash(handler, intent_id, lease_token, crash, [])

@@ -107,6 +107,10 @@ def test_starting_a_delivery_counts_its_attempt_and_renews_the_lease(db: Runtime
         started = outbox.start(session, intent_id, claim.lease_token, lease_seconds=60)
         assert started is not None
         assert started.attempts == 1
+        # A token of the delivery's own: the message's no longer starts anything.
+        assert started.lease_token not in (None, claim.lease_token)
+    with db.sessions.begin() as session:
+        assert outbox.start(session, intent_id, claim.lease_token, lease_seconds=60) is None
     with db.sessions.begin() as session:
         # Renewed: the relay's rescue a second later finds nothing expired.
         assert outbox.rescue_expired(session, now=utcnow() + timedelta(seconds=1)) == 0

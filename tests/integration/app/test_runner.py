@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from dramatiq.brokers.stub import StubBroker
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app import claiming, outbox
 from app.clients.remotes import Remotes
@@ -27,6 +27,18 @@ def _claim_one(runtime, lease: float = 30) -> outbox.Claim:
     with runtime.sessions.begin() as session:
         [claim] = claiming.claim_due(session, limit=10, lease_seconds=lease)
     return claim
+
+
+def _between_deliveries(runtime, doi: str):
+    """The DOI's row once it has an error and no delivery is in flight, read in one
+    statement (one snapshot), else None."""
+    query = text(
+        "SELECT d.state, d.last_error, d.in_doubt_since FROM dois d WHERE d.doi = :doi"
+        " AND d.last_error IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.status = 'enqueued')"
+    )
+    with runtime.sessions() as session:
+        return session.execute(query, {"doi": doi}).first()
 
 
 def _events(runtime, intent_id: int) -> list[IntentEvent]:
@@ -70,6 +82,30 @@ def test_the_worker_renews_the_lease_when_it_starts(runtime) -> None:
         assert outbox.rescue_expired(session, now=utcnow() + timedelta(seconds=1)) == 0
 
 
+def test_a_second_copy_of_a_message_never_calls_out_beside_the_first(runtime) -> None:
+    # Given a delivery that started (Dramatiq then took its worker for dead)
+    create(runtime, "copy")
+    claim = _claim_one(runtime)
+    runner = Runner(runtime, Remotes(runtime.settings))
+    first = runner.start(HANDLER, claim.intent_id, claim.lease_token)
+    assert first is not None
+    assert first.lease_token != claim.lease_token
+
+    # When Dramatiq hands the same message out again while the first is calling
+    second = runner.start(HANDLER, claim.intent_id, claim.lease_token)
+
+    # Then the copy is stale: no attempt, no call; the first records as usual
+    assert second is None
+    runner.finish(runner.call(first))
+    assert doi_state(runtime, concept("copy")) == "draft"
+    kinds = [e.kind for e in _events(runtime, claim.intent_id)]
+    assert kinds == ["claimed", "started", "call", "done"]
+    with runtime.sessions() as session:
+        intent = session.get(Intent, claim.intent_id)
+        assert intent is not None
+        assert (intent.status, intent.attempts) == ("done", 1)
+
+
 def test_deliveries_that_keep_dying_end_in_failed(make_runtime) -> None:
     runtime = make_runtime(DOI_MAX_ATTEMPTS="3")
     create(runtime, "dying")
@@ -94,12 +130,13 @@ def test_an_error_that_is_not_a_remote_answer_is_recorded_and_retried(make_pipel
     remotes = pipeline.workers.remotes
     remotes._bucket = RedisTokenBucket("redis://127.0.0.1:1/0", Limit(100, 1))
     create(pipeline.runtime, "no-redis")
-    # Then the DOI says why it waits, and the intent is retried like a transient error
-    wait_until(lambda: doi_row(pipeline.runtime, concept("no-redis")).last_error or "")
-    row = doi_row(pipeline.runtime, concept("no-redis"))
+    # Then, between two deliveries, the DOI says why it waits and the intent is retried
+    # like a transient error (the retries come every few tens of milliseconds here)
+    row = wait_until(lambda: _between_deliveries(pipeline.runtime, concept("no-redis")))
     assert "rate limiter is unreachable: ConnectionError" in row.last_error
     assert row.state == "pending"
-    # And, asked before any DataCite call, it leaves nothing in doubt to wait out
+    # And, asked before any DataCite call, it leaves nothing in doubt to wait out (each
+    # delivery's start marks the DOI in doubt; its record clears the mark)
     assert row.in_doubt_since is None
     # When Redis is back, the DOI converges
     remotes._bucket = None
