@@ -310,6 +310,8 @@ def record_events(
         data = dict(event)
         at = data.pop("at", None) or utcnow()
         rows.append({"intent_id": intent_id, "kind": kind, "at": at, "data": data})
+    # Through the entity, not its table: the ORM's bulk INSERT autoflushes the events
+    # added before, which keeps the order (a Core INSERT on the table would not).
     session.execute(insert(IntentEvent), rows)
 
 

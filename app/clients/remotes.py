@@ -66,9 +66,11 @@ class Remotes:
                 # (its sessions are not, and each client gets a session of its own). A
                 # client per thread cost each worker thread ~0.1 s of CPU on its first S3
                 # call, taken from the other threads' calls. Every S3 call of a worker
-                # runs in one of the HOLD_CONCURRENCY slots, so that many connections do.
+                # runs in one of the HOLD_CONCURRENCY slots, so that many connections do,
+                # with room for a slot that expired under a long batch (urllib3 would
+                # open and discard connections beyond the pool, not fail).
                 self._storage = StorageClient.from_settings(
-                    self.settings, max_connections=self.settings.hold_concurrency
+                    self.settings, max_connections=self.settings.hold_concurrency + 2
                 )
                 self._clients.append(self._storage)
             return self._storage

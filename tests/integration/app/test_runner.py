@@ -106,6 +106,38 @@ def test_a_second_copy_of_a_message_never_calls_out_beside_the_first(runtime) ->
         assert (intent.status, intent.attempts) == ("done", 1)
 
 
+def test_a_bug_while_preparing_is_recorded_under_the_messages_lease(runtime, monkeypatch) -> None:
+    # Given a delivery whose handler fails while deciding (its start then rolls back,
+    # new lease token included)
+    def broken(*_args, **_kwargs):
+        raise KeyError("a bug while preparing")
+
+    create(runtime, "prep-bug")
+    claim = _claim_one(runtime)
+    monkeypatch.setattr(HANDLER, "prepare", broken)
+
+    # When it runs
+    assert (
+        Runner(runtime, Remotes(runtime.settings)).start(
+            HANDLER, claim.intent_id, claim.lease_token
+        )
+        is None
+    )
+
+    # Then the crash is recorded with the message's token: an attempt spent, the error
+    # kept on the intent and the DOI, the intent waiting for its retry
+    with runtime.sessions() as session:
+        intent = session.get(Intent, claim.intent_id)
+        assert intent is not None
+        assert (intent.status, intent.attempts, intent.lease_token) == ("pending", 1, None)
+        assert "a bug while preparing" in (intent.last_error or "")
+    assert "a bug while preparing" in (doi_row(runtime, concept("prep-bug")).last_error or "")
+    kinds = [e.kind for e in _events(runtime, claim.intent_id)]
+    assert kinds[0] == "claimed"
+    assert "started" not in kinds  # rolled back with the start
+    assert len(kinds) == 2
+
+
 def test_deliveries_that_keep_dying_end_in_failed(make_runtime) -> None:
     runtime = make_runtime(DOI_MAX_ATTEMPTS="3")
     create(runtime, "dying")
