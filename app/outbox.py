@@ -10,6 +10,7 @@ delivery changes nothing, loudly (procrastinate's `finish_job` does the same).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
@@ -296,20 +297,20 @@ def record_event(
 
 
 def record_events(
-    session: Session, intent_id: int, kind: str, events: list[dict[str, Any]]
+    session: Session, intent_id: int, events: Iterable[tuple[str, dict[str, Any]]]
 ) -> None:
-    """Append several events of one kind at once, in order (each dict's `at` is when).
+    """Append several events at once, in order: (kind, data), data's `at` saying when.
 
     One INSERT of every row: a batch of fifty S3 calls would otherwise be fifty ORM
     objects to flush. Events added before are flushed first, so the order holds.
     """
-    if not events:
-        return
     rows = []
-    for event in events:
+    for kind, event in events:
         data = dict(event)
         at = data.pop("at", None) or utcnow()
         rows.append({"intent_id": intent_id, "kind": kind, "at": at, "data": data})
+    if not rows:
+        return
     # Through the entity, not its table: the ORM's bulk INSERT autoflushes the events
     # added before, which keeps the order (a Core INSERT on the table would not).
     session.execute(insert(IntentEvent), rows)

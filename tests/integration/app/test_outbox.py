@@ -232,9 +232,8 @@ def test_events_recorded_together_keep_their_order_and_their_times(db: Runtime) 
     calls = [{"at": made_at, "status": 200, "n": 1}, {"status": 503, "n": 2}]
     with db.sessions.begin() as session:
         outbox.record_event(session, intent_id, "started")  # added, not yet flushed
-        outbox.record_events(session, intent_id, "call", calls)
-        outbox.record_events(session, intent_id, "call", [])
-        outbox.record_event(session, intent_id, "done")
+        outbox.record_events(session, intent_id, [("call", c) for c in calls] + [("done", {})])
+        outbox.record_events(session, intent_id, [])
     with db.sessions() as session:
         query = select(IntentEvent).where(IntentEvent.intent_id == intent_id)
         events = list(session.scalars(query.order_by(IntentEvent.id)))
