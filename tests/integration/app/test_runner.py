@@ -157,13 +157,16 @@ def test_deliveries_that_keep_dying_end_in_failed(make_runtime) -> None:
 
 
 def test_an_error_that_is_not_a_remote_answer_is_recorded_and_retried(make_pipeline) -> None:
-    # Given the shared rate limiter's Redis is unreachable (a real refused connection)
-    pipeline = make_pipeline()
+    # Given the shared rate limiter's Redis is unreachable (a real refused connection),
+    # and retries slow and many enough that the test sees them without them running out
+    pipeline = make_pipeline(
+        DOI_MAX_ATTEMPTS="20", RETRY_BASE_SECONDS="0.2", RETRY_CAP_SECONDS="0.5"
+    )
     remotes = pipeline.workers.remotes
     remotes._bucket = RedisTokenBucket("redis://127.0.0.1:1/0", Limit(100, 1))
     create(pipeline.runtime, "no-redis")
     # Then, between two deliveries, the DOI says why it waits and the intent is retried
-    # like a transient error (the retries come every few tens of milliseconds here)
+    # like a transient error
     row = wait_until(lambda: _between_deliveries(pipeline.runtime, concept("no-redis")))
     assert "rate limiter is unreachable: ConnectionError" in row.last_error
     assert row.state == "pending"
