@@ -43,6 +43,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -165,6 +166,8 @@ class StorageClient:
         )
         self._s3 = session.client("s3", endpoint_url=endpoint_url, config=config)
         self._lock_checked = False
+        # A worker's threads share one client: its first hold checks the bucket once.
+        self._checking = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> StorageClient:
@@ -233,7 +236,9 @@ class StorageClient:
         """Set (on) or release (off) one version's legal hold; check it with head() first."""
         if not self._lock_checked:
             # Some servers take (and then ignore) holds in a bucket without Object Lock.
-            self.check_bucket()
+            with self._checking:
+                if not self._lock_checked:
+                    self.check_bucket()
         hold = {"Status": "ON" if on else "OFF"}
         self._version_call("put_object_legal_hold", key, version_id, LegalHold=hold)
 
