@@ -186,7 +186,7 @@ class Runner:
             # newer delivery decides. The calls we made still belong in the timeline.
             log.warning("result dropped: lease lost", extra={"action": "delivery_superseded"})
             with self.runtime.sessions.begin() as session:
-                _record_calls(session, intent_id, delivery.calls, "dropped", reason="lease lost")
+                _record_outcome(session, intent_id, delivery.calls, "dropped", reason="lease lost")
         except Exception as exc:
             log.exception("recording the outcome failed", extra={"action": "delivery_crashed"})
             crash = UnexpectedError(exc, phase="recording")
@@ -245,7 +245,7 @@ class Runner:
         metrics.count_delivery(intent.topic, None if decision is None else error)
         if decision is None or error is None:
             outbox.complete(session, intent.id, token)
-            _record_calls(session, intent.id, made or [], "done")
+            _record_outcome(session, intent.id, made or [], "done")
             # A successor waiting for this key (coalesced, so never NOTIFYed) is claimable
             # now: wake the relay instead of leaving it to the next poll.
             outbox.notify(session)
@@ -274,7 +274,7 @@ class Runner:
                     "error": text,
                 },
             )
-        _record_calls(
+        _record_outcome(
             session,
             intent.id,
             made or [],
@@ -302,7 +302,7 @@ class Runner:
             # A rate-limit reservation was spent on this step's call.
             payload={k: v for k, v in intent.payload.items() if k != RESERVATION},
         )
-        _record_calls(session, intent.id, made, Verdict.CONTINUE.value, reason=decision.reason)
+        _record_outcome(session, intent.id, made, Verdict.CONTINUE.value, reason=decision.reason)
         outbox.notify(session)
         log.info("next step queued", extra={"action": "intent_continue", "reason": decision.reason})
 
@@ -346,10 +346,10 @@ class Runner:
             log.exception("could not record the crash", extra={"action": "delivery_crashed"})
 
 
-def _record_calls(
+def _record_outcome(
     session: Session, intent_id: int, made: list[dict[str, Any]], verdict: str, **data: Any
 ) -> None:
-    """The delivery's calls, then its verdict, in one INSERT."""
+    """The delivery's calls, then its verdict (`done`, `retry`, …), in one INSERT."""
     outbox.record_events(session, intent_id, [*(("call", c) for c in made), (verdict, data)])
 
 

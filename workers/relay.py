@@ -277,10 +277,9 @@ class _Sender:
         with self._lock:
             self._pending += 1
         failed, self._failed = self._failed, None
+        self._batches.put(claims)  # claimed already: sent (or released) even after a failure
         if failed is not None:
-            self._batches.put(claims)  # claimed already: it is still sent (or released)
             raise failed
-        self._batches.put(claims)
 
     def close(self) -> None:
         """Send what is queued, then stop the thread."""
