@@ -133,15 +133,13 @@ class Runner:
                 if intent is None:
                     log.info("stale delivery ignored", extra={"action": "delivery_stale"})
                     return None
-                outbox.record_event(session, intent_id, "started", attempt=intent.attempts)
                 if self._died_too_often(session, handler, intent):
                     return None
                 # The delivery's own token from here on (a copy of the message is stale).
                 token = intent.lease_token or ""
                 plan = handler.prepare(session, self.settings, intent)
                 if plan is None:
-                    outbox.complete(session, intent_id, token)
-                    outbox.record_event(session, intent_id, "done", reason="nothing to do")
+                    outbox.complete(session, intent_id, token, events=[("done", NOTHING_TO_DO)])
                     return None
                 return Delivery(handler, intent_id, token, plan, intent)
         except Exception as exc:  # a bug or a database error: recorded, retried, bounded
@@ -244,11 +242,8 @@ class Runner:
             return
         metrics.count_delivery(intent.topic, None if decision is None else error)
         if decision is None or error is None:
-            outbox.complete(session, intent.id, token)
-            _record_outcome(session, intent.id, made or [], "done")
-            # A successor waiting for this key (coalesced, so never NOTIFYed) is claimable
-            # now: wake the relay instead of leaving it to the next poll.
-            outbox.notify(session)
+            # The calls and the verdict go with the completion, in its one statement.
+            outbox.complete(session, intent.id, token, events=_outcome(made or [], "done"))
             return
         text = f"{decision.reason}: {error}"[:4000]
         if decision.verdict is Verdict.FAIL:
@@ -350,7 +345,17 @@ def _record_outcome(
     session: Session, intent_id: int, made: list[dict[str, Any]], verdict: str, **data: Any
 ) -> None:
     """The delivery's calls, then its verdict (`done`, `retry`, …), in one INSERT."""
-    outbox.record_events(session, intent_id, [*(("call", c) for c in made), (verdict, data)])
+    outbox.record_events(session, intent_id, _outcome(made, verdict, **data))
+
+
+def _outcome(
+    made: list[dict[str, Any]], verdict: str, **data: Any
+) -> list[tuple[str, dict[str, Any]]]:
+    """The timeline's events for a delivery's calls, then its verdict."""
+    return [*(("call", c) for c in made), (verdict, data)]
+
+
+NOTHING_TO_DO = {"reason": "nothing to do"}
 
 
 def _payload_after(

@@ -246,3 +246,77 @@ def test_events_recorded_together_keep_their_order_and_their_times(db: Runtime) 
     assert events[1].at == made_at  # when the call was made, not when it was recorded
     assert events[2].at >= made_at
     assert "at" not in events[1].data
+
+
+def _events(runtime: Runtime, intent_id: int) -> list[IntentEvent]:
+    with runtime.sessions() as session:
+        query = select(IntentEvent).where(IntentEvent.intent_id == intent_id)
+        return list(session.scalars(query.order_by(IntentEvent.id)))
+
+
+def test_a_start_records_its_started_event_with_the_attempt(db: Runtime) -> None:
+    intent_id = _add(db, "doi:1")
+    [claim] = _claim(db)
+    with db.sessions.begin() as session:
+        assert outbox.start(session, intent_id, claim.lease_token, lease_seconds=60) is not None
+    with db.sessions.begin() as session:
+        assert outbox.start(session, intent_id, claim.lease_token, lease_seconds=60) is None
+    started = [e for e in _events(db, intent_id) if e.kind == "started"]
+    assert [e.data for e in started] == [{"attempt": 1}]  # the refused start left none
+
+
+def test_a_completion_records_its_events_after_those_added_before(db: Runtime) -> None:
+    intent_id = _add(db, "doi:1")
+    [claim] = _claim(db)
+    made_at = utcnow() - timedelta(seconds=5)
+    with db.sessions.begin() as session:
+        intent = outbox.start(session, intent_id, claim.lease_token, lease_seconds=60)
+        assert intent is not None and intent.lease_token is not None
+        outbox.record_event(session, intent_id, "note", n=0)  # added, not yet flushed
+        calls = [("call", {"at": made_at, "n": 1}), ("call", {"n": 2}), ("done", {})]
+        outbox.complete(session, intent_id, intent.lease_token, events=calls)
+    events = [e for e in _events(db, intent_id) if e.kind not in ("claimed", "started")]
+    assert [(e.kind, e.data.get("n")) for e in events] == [
+        ("note", 0),
+        ("call", 1),
+        ("call", 2),
+        ("done", None),
+    ]
+    assert events[1].at == made_at and "at" not in events[1].data
+    done = _intent(db, intent_id)
+    assert (done.status, done.lease_token, done.lease_expires_at) == ("done", None, None)
+
+
+def test_a_lost_lease_records_no_completion_events(db: Runtime) -> None:
+    intent_id = _add(db, "doi:1")
+    _claim(db)
+    with db.sessions.begin() as session, pytest.raises(outbox.LeaseLostError):
+        outbox.complete(session, intent_id, "not-the-lease", events=[("done", {})])
+    assert [e.kind for e in _events(db, intent_id)] == ["claimed"]
+
+
+def test_a_completion_wakes_the_relay_only_for_a_successor_on_its_key(
+    runtime: Runtime,
+) -> None:
+    lonely, followed = _add(runtime, "doi:1"), _add(runtime, "doi:2")
+    tokens = {c.intent_id: c.lease_token for c in _claim(runtime)}
+    successor = _add(runtime, "doi:2")  # coalesced behind the one in flight: not claimable
+    assert successor != followed
+    listener = runtime.engine.raw_connection()
+    try:
+        conn = listener.driver_connection
+        conn.autocommit = True
+        conn.execute(f"LISTEN {outbox.NOTIFY_CHANNEL}")
+
+        def woken() -> int:
+            return len(list(conn.notifies(timeout=0.3, stop_after=1)))
+
+        with runtime.sessions.begin() as session:
+            outbox.complete(session, lonely, tokens[lonely], events=[("done", {})])
+        assert woken() == 0  # nothing waits for doi:1: no claim pass for the relay
+        with runtime.sessions.begin() as session:
+            outbox.complete(session, followed, tokens[followed], events=[("done", {})])
+        assert woken() == 1
+    finally:
+        listener.close()
+    assert [c.intent_id for c in _claim(runtime)] == [successor]
