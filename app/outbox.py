@@ -235,6 +235,7 @@ def start(
 
 _INTENT_COLUMNS = list(cast(Table, Intent.__table__).c)
 # The intent's row as the start leaves it, by position (`columns` maps them to the entity).
+# Formatted from this module's own constants and the table's column names, never input.
 _START = text(
     f"""
     WITH started AS (
@@ -249,7 +250,7 @@ _START = text(
         SELECT id, :now, 'started', jsonb_build_object('attempt', attempts) FROM started
     )
     SELECT * FROM started
-    """
+    """  # noqa: S608
 ).columns(*_INTENT_COLUMNS)
 
 
@@ -304,7 +305,7 @@ _COMPLETE = text(
                              WHERE w.key = done.key AND w.status = '{PENDING}')
                 THEN pg_notify('{NOTIFY_CHANNEL}', '')::text END
     FROM done
-    """
+    """  # noqa: S608
 )
 
 
