@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -56,7 +57,7 @@ class DataCiteClient:
         self.api_url = _checked_api_url(api_url)
         self.user = user
         self._timeout = (connect_timeout, read_timeout)
-        self._session = _build_session(user, password)
+        self._session = _build_session(self.api_url, user, password)
 
     def __repr__(self) -> str:
         # Never the password: this repr ends up in logs and tracebacks.
@@ -186,9 +187,16 @@ def _checked_api_url(api_url: str) -> str:
     return api_url.rstrip("/")
 
 
-def _build_session(user: str, password: str) -> requests.Session:
+def _build_session(api_url: str, user: str, password: str) -> requests.Session:
     """A session with JSON:API headers, Basic auth and no transport-level retries."""
     session = requests.Session()
+    # The environment's proxy and CA settings, read once for DataCite's URL: requests
+    # would otherwise look them up twice on every request (a tenth of a call's CPU).
+    session.trust_env = False
+    session.proxies = requests.utils.get_environ_proxies(api_url)
+    session.verify = (
+        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    )
     session.auth = (user, password)
     session.headers.update({"Content-Type": JSON_API, "Accept": JSON_API})
     # Zero retries: a retried 429/503 would hide Retry-After from the state machine,

@@ -7,6 +7,7 @@ DoiTransition row naming its cause, so the history tells the whole story.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import inspect
@@ -63,23 +64,37 @@ class DoiMachine(StateMachine):
 
     def after_transition(self, event: str, source: State, target: State, **kwargs: Any) -> None:
         """Record the transition with its cause, in the caller's transaction."""
-        doi: Doi = self.model
-        transition = DoiTransition(
-            event=event,
-            from_state=source.value,
-            to_state=target.value,
-            intent_id=kwargs.get("intent_id"),
-            http_status=kwargs.get("http_status"),
-            detail=kwargs.get("detail"),
-        )
-        session = object_session(doi)
-        if session is not None and "history" in inspect(doi).unloaded:
-            # Recording must not load the history: a lazy load autoflushes the new state
-            # (taking the row lock) in the middle of the caller's decision.
-            transition.doi = doi  # queued on the unloaded collection, nothing fetched
-            session.add(transition)
-        else:
-            doi.history.append(transition)
+        record_transition(self.model, event, source.value, target.value, **kwargs)
+
+
+def record_transition(
+    doi: Doi,
+    event: str,
+    source: str,
+    target: str,
+    *,
+    intent_id: int | None = None,
+    http_status: int | None = None,
+    detail: str | None = None,
+    **_: Any,
+) -> None:
+    """Append the DoiTransition row for one transition, without loading the history."""
+    transition = DoiTransition(
+        event=event,
+        from_state=source,
+        to_state=target,
+        intent_id=intent_id,
+        http_status=http_status,
+        detail=detail,
+    )
+    session = object_session(doi)
+    if session is not None and "history" in inspect(doi).unloaded:
+        # Recording must not load the history: a lazy load autoflushes the new state
+        # (taking the row lock) in the middle of the caller's decision.
+        transition.doi = doi  # queued on the unloaded collection, nothing fetched
+        session.add(transition)
+    else:
+        doi.history.append(transition)
 
 
 EVENTS = (
@@ -102,9 +117,36 @@ def apply(
     http_status: int | None = None,
     detail: str | None = None,
 ) -> None:
-    """Send `event` to the DOI's machine; raises TransitionNotAllowed when refused."""
-    machine = DoiMachine(doi, publishing_allowed=publishing_allowed)
-    machine.send(event, intent_id=intent_id, http_status=http_status, detail=detail)
+    """Send `event` to the DOI's machine; raises TransitionNotAllowed when refused.
+
+    The machine decides once per (state, event, DOI_PUBLISH), on a stand-in row
+    (`target_of`): building a machine for every call (it resolves all its callbacks)
+    was 0.2 ms of the 4 ms of CPU a DOI delivery costs. The transition is recorded
+    exactly as the machine's own `after_transition` records it.
+    """
+    source = doi.state
+    target = target_of(source, event, publishing_allowed)
+    if target is None:
+        # Refused: the machine itself raises TransitionNotAllowed, with its own message.
+        machine = DoiMachine(doi, publishing_allowed=publishing_allowed)
+        machine.send(event, intent_id=intent_id, http_status=http_status, detail=detail)
+        return
+    doi.state = target
+    record_transition(
+        doi, event, source, target, intent_id=intent_id, http_status=http_status, detail=detail
+    )
+
+
+@functools.cache
+def target_of(state: str, event: str, publishing_allowed: bool) -> str | None:
+    """The state `event` takes a DOI in `state` to, as DoiMachine decides; None if refused."""
+    probe = Doi(state=state)
+    probe.history = []
+    try:
+        DoiMachine(probe, publishing_allowed=publishing_allowed).send(event)
+    except TransitionNotAllowed:
+        return None
+    return probe.state
 
 
 def mermaid_diagram() -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import socketserver
+import threading
 import time
 from collections.abc import Iterator
 from email.utils import formatdate
@@ -611,3 +613,65 @@ def test_list_page_walks_every_doi_of_the_client_and_prefix_by_cursor(
     assert sorted(seen) == [(d, "draft", "https://archive.example.org/x") for d in mine]
     assert pages == 3
     assert all(r["method"] == "GET" for r in sandbox.requests()[-3:])
+
+
+# --- the environment's proxy settings, read once ---------------------------------------
+
+
+class _RefusingProxy(socketserver.ThreadingTCPServer):
+    """An HTTP proxy that keeps each request line it is sent and answers 503 to all."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self) -> None:
+        self.request_lines: list[str] = []
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                outer.request_lines.append(self.rfile.readline().decode().strip())
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # the headers; the body is never read: the answer closes
+                self.wfile.write(b"HTTP/1.1 503 Proxy Refused\r\nContent-Length: 0\r\n")
+                self.wfile.write(b"Connection: close\r\n\r\n")
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture
+def proxy() -> Iterator[_RefusingProxy]:
+    server = _RefusingProxy()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_requests_go_through_the_environments_proxy(
+    sandbox: SandboxServer, proxy: _RefusingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with DataCiteClient(sandbox.url, SANDBOX_USER, SANDBOX_PASSWORD, read_timeout=5.0) as c:
+        with pytest.raises(TransientError) as raised:
+            c.save_draft(DOI, kernel4_attributes())
+    assert raised.value.status == 503
+    assert proxy.request_lines == [f"PUT {sandbox.url}/dois/{DOI} HTTP/1.1"]
+    assert sandbox.requests() == []
+
+
+def test_no_proxy_in_the_environment_sends_requests_straight_to_datacite(
+    sandbox: SandboxServer, proxy: _RefusingProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with DataCiteClient(sandbox.url, SANDBOX_USER, SANDBOX_PASSWORD, read_timeout=5.0) as c:
+        assert c.save_draft(DOI, kernel4_attributes()).state == "draft"
+    assert proxy.request_lines == []

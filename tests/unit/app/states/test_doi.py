@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.models import Doi
-from app.states.doi import EVENTS, TransitionNotAllowed, apply, mermaid_diagram
+from app.states.doi import EVENTS, DoiMachine, TransitionNotAllowed, apply, mermaid_diagram
 
 STATES = ("pending", "draft", "findable", "registered", "failed", "deleted")
 
@@ -77,3 +77,32 @@ def test_diagram_is_generated_from_the_machine() -> None:
     diagram = mermaid_diagram()
     for (state, event), target in ALLOWED.items():
         assert f"{state} --> {target}: {event}" in diagram
+
+
+@pytest.mark.parametrize("publishing", [True, False])
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("event", EVENTS)
+def test_apply_moves_and_records_exactly_as_the_machine_does(
+    state: str, event: str, publishing: bool
+) -> None:
+    by_apply, by_machine = _doi(state), _doi(state)
+    outcomes = []
+    for doi, send in (
+        (by_apply, lambda d: apply(d, event, publishing_allowed=publishing, detail="d")),
+        (
+            by_machine,
+            lambda d: DoiMachine(d, publishing_allowed=publishing).send(event, detail="d"),
+        ),
+    ):
+        try:
+            send(doi)
+            outcomes.append("moved")
+        except TransitionNotAllowed as refused:
+            outcomes.append(str(refused))
+    assert outcomes[0] == outcomes[1]  # the same refusal, in the machine's own words
+    assert by_apply.state == by_machine.state
+    recorded = [
+        [(t.event, t.from_state, t.to_state, t.detail) for t in d.history]
+        for d in (by_apply, by_machine)
+    ]
+    assert recorded[0] == recorded[1]
