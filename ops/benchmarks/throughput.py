@@ -1,13 +1,14 @@
 """DOI throughput through the whole pipeline: service → outbox → relay → Redis → doi-worker
 → DataCite sandbox → state machine, with real processes.
 
-    python -m ops.benchmarks.throughput [--datasets 500] [--threads 8] [--processes 1]
+    python -m ops.benchmarks.throughput [--datasets 500] [--threads 8] [--processes 2]
         [--latency-ms 0] [--preload] [--rate-limit 10/1s] [--repeat 3]
 
 Each run: a fresh database, a private redis-server, a `doiflow sandbox` (with
 `--rate-limit` it answers 429 beyond the limit; with `--latency-ms` every PUT waits
 that long), one `doiflow relay` and one doi-worker (`dramatiq workers.worker -Q doi
---processes P --threads N/P`, P from `--processes`, 1 by default, as in the Procfile).
+--processes P --threads N/P`, P from `--processes`: 2 by default, as in the Procfile, or 1
+when `--threads` is odd).
 Datasets are created through the service layer, one transaction each. Without
 --preload the processes run first and the clock starts with the creates; with --preload
 the datasets exist before the processes start and the clock starts at the first
@@ -56,7 +57,9 @@ def main() -> int:
     parser.add_argument("--datasets", type=int, default=500)
     parser.add_argument("--threads", type=int, default=8, help="worker threads in all")
     parser.add_argument(
-        "--processes", type=int, default=1, help="doi-worker processes sharing --threads"
+        "--processes",
+        type=int,
+        help="doi-worker processes sharing --threads (default 2, as in the Procfile; 1 if odd)",
     )
     parser.add_argument("--latency-ms", type=int, default=0, help="added DataCite latency")
     parser.add_argument("--preload", action="store_true", help="create all, then start workers")
@@ -64,6 +67,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--admin-url", help="Postgres admin URL (default $BENCH_POSTGRES_URL)")
     args = parser.parse_args()
+    if args.processes is None:
+        args.processes = 2 if args.threads % 2 == 0 else 1
     if args.processes < 1 or args.threads % args.processes:
         parser.error("--threads must be a multiple of --processes")
     # (requests, period seconds), parsed as the sandbox parses its --rate-limit.
