@@ -24,6 +24,9 @@ from app.models import Intent, IntentEvent
 from app.topics import Topic
 
 NOTIFY_CHANNEL = "doiflow_outbox"
+# The payload of a completion's NOTIFY when no intent of its key is seen waiting: room
+# was freed, and a successor may have committed unseen (the relay claims soon, not now).
+FREED = "freed"
 PENDING = IntentStatus.PENDING.value
 ENQUEUED = IntentStatus.ENQUEUED.value
 # What an operator may drop: work waiting or given up, never a delivery in flight.
@@ -261,13 +264,15 @@ def complete(
     *,
     events: Iterable[tuple[str, dict[str, Any]]] = (),
 ) -> None:
-    """Mark a leased intent done, append `events` (as `record_events`) and wake the relay
-    when an intent of the same key waits behind it.
+    """Mark a leased intent done, append `events` (as `record_events`) and wake the relay.
 
-    That successor was coalesced behind this one, so nothing NOTIFYed it; it is
-    claimable once this commits. Only then is the relay woken: a NOTIFY on every
-    completion would make it run a claim pass per delivery, for nothing, on the cores
-    the workers need. On Postgres this is one statement.
+    An intent of the same key that waits behind this one could not be claimed while
+    this one was in flight; it can once this commits, so the relay is woken to claim
+    it at once. Otherwise the NOTIFY says only `FREED`: room under RELAY_MAX_IN_FLIGHT,
+    and perhaps a successor that committed after this statement's snapshot (it cannot
+    be seen here, and the relay skipped it while this one was in flight). The relay
+    claims on that within `FREED_PASS_SECONDS` of its last pass: one claim pass for
+    many completions, not one each. On Postgres this is one statement.
     """
     if not is_postgres(session):
         _guarded(session, intent_id, lease_token, status=IntentStatus.DONE.value, last_error=None)
@@ -303,7 +308,8 @@ _COMPLETE = text(
     SELECT done.id,
            CASE WHEN EXISTS (SELECT 1 FROM outbox w
                              WHERE w.key = done.key AND w.status = '{PENDING}')
-                THEN pg_notify('{NOTIFY_CHANNEL}', '')::text END
+                THEN pg_notify('{NOTIFY_CHANNEL}', '')::text
+                ELSE pg_notify('{NOTIFY_CHANNEL}', '{FREED}')::text END
     FROM done
     """  # noqa: S608
 )

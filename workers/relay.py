@@ -58,6 +58,7 @@ class Relay:
         self._maintained = False  # run_forever rescues and beats from a thread of its own
         self._passes = 0  # passes completed: the beat says the loop moves, not just lives
         self._beaten_passes = -1
+        self._pass_started = 0.0  # monotonic time the loop's last pass began
 
     def run_once(self, now: datetime | None = None) -> int:
         """Claim and send one batch, then rescue expired leases; returns how many were sent.
@@ -179,6 +180,7 @@ class Relay:
         """Drain full batches; otherwise wait for a NOTIFY or the poll interval."""
         with self._wakeups(stop) as wait, self._sending(), self._upkeep(stop):
             while not stop.is_set():
+                self._pass_started = time.monotonic()
                 try:
                     sent = self.run_once()
                 except Exception:
@@ -246,8 +248,13 @@ class Relay:
                 while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
                     # list(): the generator holds the connection's lock until exhausted.
                     for note in list(conn.notifies(timeout=min(left, 0.5), stop_after=1)):
-                        due_in = _due_in(note.payload)
-                        if due_in is None:  # new work, or work due now: claim it
+                        due_in: float | None
+                        if note.payload == outbox.FREED:
+                            # A completion: claim soon, once for all that come meanwhile.
+                            due_in = self._pass_started + FREED_PASS_SECONDS - time.monotonic()
+                        else:
+                            due_in = _due_in(note.payload)
+                        if due_in is None or due_in <= 0:  # work due now: claim it
                             _drain(conn)
                             return
                         deadline = min(deadline, time.monotonic() + due_in)
@@ -305,6 +312,11 @@ def _due_in(payload: str) -> float | None:
         return None
     return due_in if due_in > 0 else None
 
+
+# After a completion's FREED NOTIFY, the longest since the last pass began before the
+# next one: a successor or freed room waits at most this, and a relay under a stream
+# of completions runs at most 1 / FREED_PASS_SECONDS claim passes a second for them.
+FREED_PASS_SECONDS = 0.05
 
 # How long a wake-up may spend swallowing the NOTIFYs that queued up behind the first.
 DRAIN_SECONDS = 0.002

@@ -297,12 +297,12 @@ def test_a_lost_lease_records_no_completion_events(db: Runtime) -> None:
     assert [e.kind for e in _events(db, intent_id)] == ["claimed"]
 
 
-def test_a_completion_wakes_the_relay_only_for_a_successor_on_its_key(
+def test_a_completion_wakes_the_relay_at_once_for_a_successor_on_its_key(
     runtime: Runtime,
 ) -> None:
     lonely, followed = _add(runtime, "doi:1"), _add(runtime, "doi:2")
     tokens = {c.intent_id: c.lease_token for c in _claim(runtime)}
-    successor = _add(runtime, "doi:2")  # coalesced behind the one in flight: not claimable
+    successor = _add(runtime, "doi:2")  # waits behind the one in flight: not claimable
     assert successor != followed
     listener = runtime.engine.raw_connection()
     try:
@@ -310,15 +310,17 @@ def test_a_completion_wakes_the_relay_only_for_a_successor_on_its_key(
         conn.autocommit = True
         conn.execute(f"LISTEN {outbox.NOTIFY_CHANNEL}")
 
-        def woken() -> int:
-            return len(list(conn.notifies(timeout=0.3, stop_after=1)))
+        def payloads() -> list[str]:
+            return [n.payload for n in conn.notifies(timeout=0.3, stop_after=1)]
 
         with runtime.sessions.begin() as session:
             outbox.complete(session, lonely, tokens[lonely], events=[("done", {})])
-        assert woken() == 0  # nothing waits for doi:1: no claim pass for the relay
+        # Nothing seen waiting for doi:1: room freed, the relay claims soon, not now.
+        assert payloads() == [outbox.FREED]
         with runtime.sessions.begin() as session:
             outbox.complete(session, followed, tokens[followed], events=[("done", {})])
-        assert woken() == 1
+        assert payloads() == [""]  # claim now
+        assert payloads() == []
     finally:
         listener.close()
     assert [c.intent_id for c in _claim(runtime)] == [successor]

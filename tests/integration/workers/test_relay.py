@@ -227,3 +227,52 @@ def test_a_relay_records_that_it_is_alive(runtime) -> None:
     relay.run_once()
     with runtime.sessions() as session:
         assert watchdog.seconds_since(session, "relay") is not None
+
+
+def test_a_completion_that_saw_no_successor_still_gets_it_claimed_soon(make_runtime) -> None:
+    # Given a relay waiting out a 30 s poll, and an intent that committed behind one in
+    # flight after that one's completion looked (so the completion said only FREED)
+    runtime = make_runtime(RELAY_POLL_SECONDS="30")
+    broker = _broker()
+    first = _add(runtime, "doi:1")
+    relay = Relay(runtime, broker)
+    assert relay.run_once() == 1
+    broker.queues["doi"].get_nowait()
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    successor = _add(runtime, "doi:1")  # its NOTIFY finds doi:1 in flight: not claimed
+    wait_until(lambda: relay.next_due == 30, timeout=5)
+    time.sleep(0.3)
+    with runtime.sessions.begin() as session:
+        # The completion as it races that successor: its snapshot does not see it.
+        session.execute(text("UPDATE outbox SET status = 'done' WHERE id = :id"), {"id": first})
+        session.execute(text(f"NOTIFY {outbox.NOTIFY_CHANNEL}, '{outbox.FREED}'"))
+    started = time.monotonic()
+    # Then the relay claims the successor at once, not after its 30 s poll
+    wait_until(lambda: broker.queues["doi"].qsize() == 1, timeout=5)
+    elapsed = time.monotonic() - started
+    stop.set()
+    thread.join(timeout=35)
+    assert b'"message_id":"%d"' % successor in broker.queues["doi"].get_nowait()
+    assert elapsed < 2
+
+
+def test_completions_in_a_stream_share_the_relays_claim_passes(make_runtime) -> None:
+    runtime = make_runtime(RELAY_POLL_SECONDS="30")
+    relay = Relay(runtime, _broker())
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    before = relay._passes
+    for _ in range(40):  # 40 completions in about 0.4 s, each saying FREED
+        with runtime.sessions.begin() as session:
+            session.execute(text(f"NOTIFY {outbox.NOTIFY_CHANNEL}, '{outbox.FREED}'"))
+        time.sleep(0.01)
+    time.sleep(0.2)
+    passes = relay._passes - before
+    stop.set()
+    thread.join(timeout=35)
+    # One pass per FREED_PASS_SECONDS at most (0.05 s: about 12 in 0.6 s), never 40.
+    assert 1 <= passes <= 16
