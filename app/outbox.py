@@ -316,8 +316,13 @@ _COMPLETE = text(
 
 
 def fail(session: Session, intent_id: int, lease_token: str, error: str) -> None:
-    """Mark a leased intent failed: a person or a re-drive must act."""
+    """Mark a leased intent failed: a person or a re-drive must act.
+
+    Its key is no longer in flight, so an intent of that key waiting behind it can be
+    claimed: the relay is woken (failures are rare; the pass is worth it).
+    """
     _guarded(session, intent_id, lease_token, status=IntentStatus.FAILED.value, last_error=error)
+    notify(session)
 
 
 def retry_later(

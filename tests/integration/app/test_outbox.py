@@ -324,3 +324,20 @@ def test_a_completion_wakes_the_relay_at_once_for_a_successor_on_its_key(
     finally:
         listener.close()
     assert [c.intent_id for c in _claim(runtime)] == [successor]
+
+
+def test_a_failure_wakes_the_relay_for_a_successor_on_its_key(runtime: Runtime) -> None:
+    first = _add(runtime, "doi:1")
+    [claim] = _claim(runtime)
+    successor = _add(runtime, "doi:1")  # waits behind the one in flight
+    listener = runtime.engine.raw_connection()
+    try:
+        conn = listener.driver_connection
+        conn.autocommit = True
+        conn.execute(f"LISTEN {outbox.NOTIFY_CHANNEL}")
+        with runtime.sessions.begin() as session:
+            outbox.fail(session, first, claim.lease_token, "refused")
+        assert [n.payload for n in conn.notifies(timeout=0.3, stop_after=1)] == [""]
+    finally:
+        listener.close()
+    assert [c.intent_id for c in _claim(runtime)] == [successor]
