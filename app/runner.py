@@ -40,6 +40,8 @@ log = logging.getLogger("doiflow.runner")
 
 # The payload key of a token the rate limiter reserved for an intent's next try.
 RESERVATION = "reservation"
+# The verdict's data when `prepare` finds nothing to call.
+NOTHING_TO_DO = {"reason": "nothing to do"}
 
 PlanT = TypeVar("PlanT")
 OutcomeT = TypeVar("OutcomeT")
@@ -353,9 +355,6 @@ def _outcome(
 ) -> list[tuple[str, dict[str, Any]]]:
     """The timeline's events for a delivery's calls, then its verdict."""
     return [*(("call", c) for c in made), (verdict, data)]
-
-
-NOTHING_TO_DO = {"reason": "nothing to do"}
 
 
 def _payload_after(
