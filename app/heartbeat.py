@@ -1,7 +1,8 @@
 """Deliveries' leases kept alive while their remote steps run, so leases can be short.
 
 One thread per process (started on first use) renews the lease of every delivery that
-is calling out, every `lease / 3` seconds, each with one fenced UPDATE in a short
+is calling out or whose outcome waits for the recorder (`app.recorder`), every
+`lease / 3` seconds, each with one fenced UPDATE in a short
 transaction of its own. A killed worker stops beating, so its intent is rescued within
 one lease; a slow DataCite call is not. A beat that finds a lease gone marks that
 delivery lost and stops renewing it: the runner's fenced record step then drops the
@@ -95,7 +96,7 @@ class Heartbeats:
 
 @dataclass
 class Keeping:
-    """One delivery's place in the heartbeat while its call runs."""
+    """One delivery's place in the heartbeat, from its call until its record starts."""
 
     heartbeats: Heartbeats
     beating: _Beating
@@ -104,9 +105,17 @@ class Keeping:
     def lost(self) -> bool:
         return self.beating.lost
 
-    def __enter__(self) -> Keeping:
+    def start(self) -> Keeping:
+        """Renew this delivery's lease from now on, until `stop`."""
         self.heartbeats._add(self.beating)
         return self
+
+    def stop(self) -> None:
+        """Stop renewing (at once; a second stop changes nothing)."""
+        self.heartbeats._remove(self.beating)
+
+    def __enter__(self) -> Keeping:
+        return self.start()
 
     def __exit__(
         self,
@@ -114,4 +123,4 @@ class Keeping:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.heartbeats._remove(self.beating)
+        self.stop()

@@ -11,6 +11,10 @@ remote service, with no database transaction open:
    settling UPDATE is fenced by the lease token: a superseded delivery's transaction
    matches nothing there and rolls back whole, so it changes nothing.
 
+In a worker process step 3 runs on the process's recorder thread (`app.recorder`): the
+worker thread takes its next message as soon as the call has answered. The heartbeat
+keeps the lease alive from the call until the record starts.
+
 Anything that is not a remote answer (a bug, a Redis error) is caught at each step,
 recorded on the intent and the handler's row, and retried like a transient error,
 bounded by attempts and age: nothing escapes silently and nothing loops forever.
@@ -30,8 +34,9 @@ from app.clients.errors import RemoteError, UnexpectedError
 from app.clients.remotes import Remotes
 from app.config import RetryPolicy, Settings
 from app.db import utcnow
-from app.heartbeat import Heartbeats
+from app.heartbeat import Heartbeats, Keeping
 from app.models import Intent
+from app.recorder import BackgroundRecorder
 from app.retry import RetryDecision, Verdict
 from app.runtime import Runtime
 from app.topics import Topic
@@ -98,6 +103,8 @@ class Delivery:
     intent: Intent
     outcome: Any = None
     calls: list[dict[str, Any]] = field(default_factory=list)
+    # The lease renewal running from the call until the record starts.
+    keeping: Keeping | None = None
 
     @property
     def attempt(self) -> int:
@@ -108,11 +115,16 @@ class Delivery:
 class Runner:
     """Runs deliveries of any topic against one process's database and remotes."""
 
-    def __init__(self, runtime: Runtime, remotes: Remotes) -> None:
+    def __init__(
+        self, runtime: Runtime, remotes: Remotes, *, record_in_background: bool = False
+    ) -> None:
         self.runtime = runtime
         self.remotes = remotes
         self.settings = runtime.settings
         self.heartbeats = Heartbeats(runtime)
+        # Worker processes record on a thread of their own; tests and `doiflow dev`
+        # (SQLite takes one writer at a time) record in the delivering thread.
+        self.recorder = BackgroundRecorder(self.finish) if record_in_background else None
 
     def run(self, handler: Handler[Any, Any], intent_id: int, lease_token: str) -> None:
         """One delivery; safe to run twice (a stale or duplicate one changes nothing)."""
@@ -121,7 +133,15 @@ class Runner:
             if delivery is None:
                 return
             with logs.bound(attempt=delivery.attempt, **handler.context(delivery.plan)):
-                self.finish(self.call(delivery))
+                self.call(delivery)
+                if self.recorder is None:
+                    self.finish(delivery)
+                else:
+                    self.recorder.submit(delivery)
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until every outcome handed to the recorder is recorded (False: timed out)."""
+        return self.recorder is None or self.recorder.drain(timeout)
 
     def start(
         self, handler: Handler[Any, Any], intent_id: int, lease_token: str
@@ -152,9 +172,10 @@ class Runner:
             return None
 
     def call(self, delivery: Delivery) -> Delivery:
-        """Step 2: the handler's remote step, with no transaction open, its lease kept alive."""
-        beating = self.heartbeats.keeping(delivery.intent_id, delivery.lease_token)
-        with calls.collect() as made, beating:
+        """Step 2: the handler's remote step, with no transaction open, its lease kept alive
+        (until `finish` starts)."""
+        delivery.keeping = self.heartbeats.keeping(delivery.intent_id, delivery.lease_token).start()
+        with calls.collect() as made:
             try:
                 delivery.outcome = delivery.handler.execute(self.remotes, delivery.plan)
             except RemoteError as error:
@@ -162,11 +183,17 @@ class Runner:
             except Exception as exc:
                 log.exception("remote step crashed", extra={"action": "delivery_crashed"})
                 delivery.outcome = Failure(UnexpectedError(exc, phase="calling"))
+            except BaseException:  # e.g. Dramatiq's time limit: nothing will record it
+                delivery.keeping.stop()
+                raise
         delivery.calls = made
         return delivery
 
     def finish(self, delivery: Delivery) -> None:
         """Step 3: record the outcome and settle the intent, fenced by the lease."""
+        if delivery.keeping is not None:
+            # A beat now would wait for this transaction's row lock, and every lease behind it.
+            delivery.keeping.stop()
         handler, intent_id = delivery.handler, delivery.intent_id
         try:
             with self.runtime.sessions.begin() as session:

@@ -19,6 +19,7 @@ from app.runner import Runner
 from app.runtime import Runtime
 from workers import broker as broker_module
 from workers import context
+from workers.recording import Recording
 
 
 def _check_bucket(settings: Settings) -> None:
@@ -52,10 +53,13 @@ _settings = startup.prepare_or_exit("worker", redis=True, stream=_stderr)
 try:
     _check_bucket(_settings)
     broker = broker_module.install(broker_module.redis_broker(_settings, "workers"))
+    broker.add_middleware(Recording())
     if _settings.worker_metrics_address is not None:
         from workers.metrics import MetricsExposition
 
         broker.add_middleware(MetricsExposition())
 except ConfigError as error:
     startup.refuse("worker", startup.StartupError(str(error), startup.EXIT_CONFIG), stream=_stderr)
-context.use(Runner(Runtime.from_settings(_settings), Remotes(_settings)))
+# Outcomes are recorded on a thread of their own (app.recorder): a worker thread is free
+# for its next call as soon as DataCite has answered.
+context.use(Runner(Runtime.from_settings(_settings), Remotes(_settings), record_in_background=True))

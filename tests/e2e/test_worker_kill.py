@@ -1,7 +1,9 @@
-"""Chaos: the doi-worker is SIGKILLed while its DataCite call is in flight."""
+"""Chaos: the doi-worker is SIGKILLed while its DataCite call is in flight, or after
+DataCite answered and before the outcome was recorded."""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from tests.e2e.conftest import Stack, concept_doi, confirmations, seconds_between
@@ -50,3 +52,47 @@ def test_killed_worker_call_is_rerun_after_the_lease_expires(stack: Stack) -> No
     gap = seconds_between(put, look)
     # The lease was taken just before the first PUT, so the re-run waits about a lease.
     assert gap >= LEASE_SECONDS - 1, f"re-run after {gap:.2f}s, before the lease could expire"
+
+
+def waiting_for_a_row_lock(database_url: str) -> bool:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def test_a_worker_killed_before_recording_an_answer_loses_nothing(
+    stack: Stack, e2e_database_url: str
+) -> None:
+    # Given the next PUT to DataCite takes a second to answer
+    stack.start_relay()
+    stack.start_worker()
+    api, sandbox = stack.api, stack.sandbox
+    doi = concept_doi("kill-recorder")
+    sandbox.add_faults({"method": "PUT", "times": 1, "latency_ms": 1000})
+    api.create_dataset("kill-recorder")
+    wait_until(lambda: sandbox.requests(doi, "PUT"), 10, f"the first PUT of {doi}")
+    # When, while it is in flight, a transaction of ours takes the DOI's row, so that
+    # the answer, once back, waits to be recorded; and the worker dies then
+    with psycopg.connect(e2e_database_url) as holder:
+        holder.execute("SELECT id FROM dois WHERE doi = %s FOR UPDATE", (doi,))
+        wait_until(
+            lambda: waiting_for_a_row_lock(e2e_database_url), 10, "the record to wait for the row"
+        )
+        stack.harness.kill("worker")
+        holder.rollback()
+
+    # Then DataCite holds the draft but doiflow recorded nothing of its answer
+    sandbox.wait_for_state(doi, "draft")
+    body = api.doi(doi)
+    assert (body["state"], body["attempts"], body["last_status"]) == ("pending", 0, None), body
+
+    # When a new worker starts, the intent is rescued after its lease and the DOI is a
+    # draft, confirmed once: the re-run looked, found its write applied, and wrote nothing
+    stack.start_worker("worker")
+    body = api.wait_for_state(doi, "draft", timeout=LEASE_SECONDS + 15)
+    assert len(confirmations(body, "draft")) == 1, body["history"]
+    assert len(sandbox.requests(doi, "PUT")) == 1
+    assert len(sandbox.requests(doi, "GET")) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -15,6 +17,7 @@ from app.db import utcnow
 from app.heartbeat import Heartbeats
 from app.models import Intent, IntentEvent
 from app.ratelimit import LocalTokenBucket, RedisTokenBucket
+from app.recorder import BackgroundRecorder
 from app.runner import Runner
 from app.services import doi_outcome
 from app.services.doi_sync import HANDLER
@@ -287,3 +290,97 @@ def test_a_delivery_whose_heartbeat_stalled_never_records_its_result(
     assert row.history[0].intent_id == first
     events = [e.kind for e in _events(pipeline.runtime, first)]
     assert events.count("started") >= 2  # the stalled delivery, then the one after the rescue
+
+
+def _hold_doi_row(runtime, doi: str):
+    """A transaction of the test's own holding the DOI's row lock until it is closed."""
+    connection = runtime.engine.connect()
+    connection.execute(text("SELECT id FROM dois WHERE doi = :doi FOR UPDATE"), {"doi": doi})
+    return connection
+
+
+def _intent_status(runtime, intent_id: int) -> str:
+    with runtime.sessions() as session:
+        return session.get(Intent, intent_id).status
+
+
+def test_a_background_recorder_frees_the_thread_as_soon_as_datacite_answered(runtime) -> None:
+    # Given a runner that records in the background, and the DOI's row held by someone
+    # else once the delivery has started, so its record must wait
+    create(runtime, "background")
+    claim = _claim_one(runtime)
+    runner = Runner(runtime, Remotes(runtime.settings), record_in_background=True)
+    delivery = runner.start(HANDLER, claim.intent_id, claim.lease_token)
+    assert delivery is not None
+    holder = _hold_doi_row(runtime, concept("background"))
+    try:
+        # When the delivery calls out and hands its outcome over
+        runner.call(delivery)
+        runner.recorder.submit(delivery)
+        # Then the thread is free although nothing is recorded yet: the DOI waits
+        assert not runner.drain(0.5)
+        assert doi_state(runtime, concept("background")) == "pending"
+        assert _intent_status(runtime, claim.intent_id) == "enqueued"
+    finally:
+        holder.close()
+    # And once the row is free the outcome is recorded, exactly as inline
+    assert runner.drain(10)
+    assert doi_state(runtime, concept("background")) == "draft"
+    assert _intent_status(runtime, claim.intent_id) == "done"
+    kinds = [e.kind for e in _events(runtime, claim.intent_id)]
+    assert kinds[-2:] == ["call", "done"]
+
+
+def test_a_run_returns_before_its_record_when_recording_in_background(runtime) -> None:
+    create(runtime, "returns-early")
+    claim = _claim_one(runtime)
+    runner = Runner(runtime, Remotes(runtime.settings), record_in_background=True)
+    holder = None
+    original = runner.call
+
+    def call_then_hold(delivery):
+        # The row is taken after the start committed and before the record begins.
+        nonlocal holder
+        holder = _hold_doi_row(runtime, concept("returns-early"))
+        return original(delivery)
+
+    runner.call = call_then_hold  # type: ignore[method-assign]
+    try:
+        # When the whole delivery runs while its record cannot proceed
+        runner.run(HANDLER, claim.intent_id, claim.lease_token)
+        # Then `run` has returned (the Dramatiq message is acked) with the record pending
+        assert _intent_status(runtime, claim.intent_id) == "enqueued"
+    finally:
+        assert holder is not None
+        holder.close()
+    assert runner.drain(10)
+    assert _intent_status(runtime, claim.intent_id) == "done"
+
+
+def test_the_lease_is_kept_while_the_outcome_waits_for_the_recorder(make_runtime) -> None:
+    # Given a lease of 1.5 s (a beat every 0.5 s) and a recorder busy for 3 s with
+    # outcomes queued before ours
+    runtime = make_runtime(LEASE_SECONDS="1.5")
+    create(runtime, "kept")
+    claim = _claim_one(runtime, lease=1.5)
+    runner = Runner(runtime, Remotes(runtime.settings), record_in_background=True)
+    busy = threading.Event()
+
+    def finish_when_free(delivery) -> None:
+        busy.wait(10)
+        runner.finish(delivery)
+
+    runner.recorder = BackgroundRecorder(finish_when_free)
+    delivery = runner.start(HANDLER, claim.intent_id, claim.lease_token)
+    assert delivery is not None
+    runner.call(delivery)
+    runner.recorder.submit(delivery)
+    time.sleep(3)
+    # Then after two leases the relay's rescue finds nothing expired to take back
+    with runtime.sessions.begin() as session:
+        assert outbox.rescue_expired(session) == 0
+    # And the delivery records its own result: nothing dropped, no second start
+    busy.set()
+    assert runner.drain(10)
+    kinds = [e.kind for e in _events(runtime, claim.intent_id)]
+    assert (kinds.count("started"), "dropped" in kinds, kinds[-1]) == (1, False, "done")
