@@ -32,7 +32,8 @@ class _Beating:
 
 @dataclass
 class Heartbeats:
-    """The process's renewer: `with heartbeats.keeping(id, token):` around each call."""
+    """The process's renewer: `keeping(id, token).start()` when a call starts, `stop()` when
+    its record starts (or `with heartbeats.keeping(id, token):` around a call)."""
 
     runtime: Runtime
     _active: dict[int, _Beating] = field(default_factory=dict)
@@ -87,7 +88,7 @@ class Heartbeats:
             beating.lost = True
             self._remove(beating)
             log.warning(
-                "lease lost during the call",
+                "lease lost before the outcome was recorded",
                 extra={"action": "heartbeat_lost", "intent_id": beating.intent_id},
             )
         except Exception:  # the database blinked: the next beat may make it

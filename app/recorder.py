@@ -57,7 +57,13 @@ class BackgroundRecorder(Generic[ItemT]):
                 thread = threading.Thread(target=self._run, name="recorder", daemon=True)
                 thread.start()
                 self._running.append(thread)
-        self._queue.put((contextvars.copy_context(), item))
+        try:
+            self._queue.put((contextvars.copy_context(), item))
+        except BaseException:  # interrupted while waiting for room: never queued
+            with self._idle:
+                self._pending -= 1
+                self._idle.notify_all()
+            raise
 
     def drain(self, timeout: float) -> bool:
         """Wait until everything submitted is recorded; False if `timeout` ran out first."""

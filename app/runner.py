@@ -133,11 +133,18 @@ class Runner:
             if delivery is None:
                 return
             with logs.bound(attempt=delivery.attempt, **handler.context(delivery.plan)):
-                self.call(delivery)
-                if self.recorder is None:
-                    self.finish(delivery)
-                else:
-                    self.recorder.submit(delivery)
+                try:
+                    self.call(delivery)
+                    if self.recorder is None:
+                        self.finish(delivery)
+                    else:
+                        self.recorder.submit(delivery)
+                except BaseException:
+                    # Interrupted (e.g. Dramatiq's time limit) before a record took it over:
+                    # nothing will record it, so its lease must lapse for the relay's rescue.
+                    if delivery.keeping is not None:
+                        delivery.keeping.stop()
+                    raise
 
     def drain(self, timeout: float) -> bool:
         """Wait until every outcome handed to the recorder is recorded (False: timed out)."""
@@ -183,9 +190,6 @@ class Runner:
             except Exception as exc:
                 log.exception("remote step crashed", extra={"action": "delivery_crashed"})
                 delivery.outcome = Failure(UnexpectedError(exc, phase="calling"))
-            except BaseException:  # e.g. Dramatiq's time limit: nothing will record it
-                delivery.keeping.stop()
-                raise
         delivery.calls = made
         return delivery
 

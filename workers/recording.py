@@ -8,8 +8,9 @@ import dramatiq
 from workers import context
 
 # Recording takes milliseconds an outcome; a database that does not answer within this
-# leaves the rest to the relay's rescue, one lease later.
-DRAIN_SECONDS = 30.0
+# leaves the rest to the relay's rescue, one lease later. Below the 30 s a platform such
+# as Heroku leaves between SIGTERM and SIGKILL, Dramatiq's own shutdown included.
+DRAIN_SECONDS = 20.0
 
 
 class Recording(dramatiq.Middleware):
@@ -18,8 +19,8 @@ class Recording(dramatiq.Middleware):
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         # One recorder thread per two worker threads: the doi-worker's two threads share
         # one, the hold-worker's 8 (or more) get 4. A recorder thread per worker thread
-        # gave the doi-worker nothing (51.2 against 52.3 DOIs/s without a recorder, the
-        # end-to-end benchmark): recording in parallel only queues for the same GIL.
+        # gave the doi-worker nothing (51.2 DOIs/s against 52.3 without any recorder, in
+        # the end-to-end benchmark): records in parallel only queue for the same GIL.
         recorder = context.runner().recorder
         if recorder is not None:
             recorder.threads = max(1, worker.worker_threads // 2)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -292,6 +293,34 @@ class Stack:
         )
         process.wait_for_log("Worker process is ready for action", 30)
         return process
+
+
+@contextmanager
+def answer_waiting_to_be_recorded(
+    stack: Stack, database_url: str, dataset_id: str, *, latency_ms: int = 2000
+) -> Iterator[str]:
+    """Inside the block DataCite has answered the dataset's first PUT (`latency_ms` late:
+    the time we have to take the row) and the worker waits to record it: a transaction
+    of ours holds the DOI's row until the block ends. Yields the DOI."""
+    doi = concept_doi(dataset_id)
+    stack.sandbox.add_faults({"method": "PUT", "doi": doi, "times": 1, "latency_ms": latency_ms})
+    stack.api.create_dataset(dataset_id)
+    wait_until(lambda: stack.sandbox.requests(doi, "PUT"), 10, f"the first PUT of {doi}")
+    with psycopg.connect(database_url) as holder:
+        holder.execute("SELECT id FROM dois WHERE doi = %s FOR UPDATE", (doi,))
+        wait_until(lambda: rows_waited_for(database_url) == 1, 10, "the record to wait for the row")
+        yield doi
+        holder.rollback()
+
+
+def rows_waited_for(database_url: str) -> int:
+    """Sessions of the database waiting for a row lock (another transaction's row)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND wait_event IN ('tuple', 'transactionid')"
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 @pytest.fixture(scope="module")

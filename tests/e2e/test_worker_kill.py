@@ -3,10 +3,18 @@ DataCite answered and before the outcome was recorded."""
 
 from __future__ import annotations
 
-import psycopg
+import time
+
 import pytest
 
-from tests.e2e.conftest import Stack, concept_doi, confirmations, seconds_between
+from tests.e2e.conftest import (
+    Stack,
+    answer_waiting_to_be_recorded,
+    concept_doi,
+    confirmations,
+    rows_waited_for,
+    seconds_between,
+)
 from tests.e2e.harness import wait_until
 
 LEASE_SECONDS = 4
@@ -54,45 +62,33 @@ def test_killed_worker_call_is_rerun_after_the_lease_expires(stack: Stack) -> No
     assert gap >= LEASE_SECONDS - 1, f"re-run after {gap:.2f}s, before the lease could expire"
 
 
-def waiting_for_a_row_lock(database_url: str) -> bool:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        ).fetchone()
-    return bool(row and row[0])
-
-
-def test_a_worker_killed_before_recording_an_answer_loses_nothing(
+def test_a_worker_killed_with_an_answer_queued_for_recording_loses_nothing(
     stack: Stack, e2e_database_url: str
 ) -> None:
-    # Given the next PUT to DataCite takes a second to answer
+    # Given one answer whose record waits for its row (held by us), and a second answer
+    # queued behind it for the worker's one recorder thread
     stack.start_relay()
     stack.start_worker()
     api, sandbox = stack.api, stack.sandbox
-    doi = concept_doi("kill-recorder")
-    sandbox.add_faults({"method": "PUT", "times": 1, "latency_ms": 1000})
-    api.create_dataset("kill-recorder")
-    wait_until(lambda: sandbox.requests(doi, "PUT"), 10, f"the first PUT of {doi}")
-    # When, while it is in flight, a transaction of ours takes the DOI's row, so that
-    # the answer, once back, waits to be recorded; and the worker dies then
-    with psycopg.connect(e2e_database_url) as holder:
-        holder.execute("SELECT id FROM dois WHERE doi = %s FOR UPDATE", (doi,))
-        wait_until(
-            lambda: waiting_for_a_row_lock(e2e_database_url), 10, "the record to wait for the row"
-        )
+    queued = concept_doi("kill-queued")
+    with answer_waiting_to_be_recorded(stack, e2e_database_url, "kill-recorder") as blocked:
+        api.create_dataset("kill-queued")
+        sandbox.wait_for_state(queued, "draft")
+        time.sleep(1)  # its worker thread has handed the answer over by now
+        assert rows_waited_for(e2e_database_url) == 1  # only the first record is running
+        # When the worker dies then
         stack.harness.kill("worker")
-        holder.rollback()
 
-    # Then DataCite holds the draft but doiflow recorded nothing of its answer
-    sandbox.wait_for_state(doi, "draft")
-    body = api.doi(doi)
-    assert (body["state"], body["attempts"], body["last_status"]) == ("pending", 0, None), body
+    # Then DataCite holds both drafts, and doiflow recorded neither answer
+    for doi in (blocked, queued):
+        body = api.doi(doi)
+        assert (body["state"], body["attempts"], body["last_status"]) == ("pending", 0, None), body
 
-    # When a new worker starts, the intent is rescued after its lease and the DOI is a
-    # draft, confirmed once: the re-run looked, found its write applied, and wrote nothing
+    # When a new worker starts, both intents are rescued after their leases and both DOIs
+    # are drafts, confirmed once: each re-run looked, found its write applied, wrote nothing
     stack.start_worker("worker")
-    body = api.wait_for_state(doi, "draft", timeout=LEASE_SECONDS + 15)
-    assert len(confirmations(body, "draft")) == 1, body["history"]
-    assert len(sandbox.requests(doi, "PUT")) == 1
-    assert len(sandbox.requests(doi, "GET")) == 1
+    for doi in (blocked, queued):
+        body = api.wait_for_state(doi, "draft", timeout=LEASE_SECONDS + 15)
+        assert len(confirmations(body, "draft")) == 1, body["history"]
+        assert len(sandbox.requests(doi, "PUT")) == 1
+        assert len(sandbox.requests(doi, "GET")) == 1

@@ -6,12 +6,10 @@ import os
 import signal
 import time
 
-import psycopg
 import pytest
 
-from tests.e2e.conftest import Stack, concept_doi, confirmations
+from tests.e2e.conftest import Stack, answer_waiting_to_be_recorded, confirmations
 from tests.e2e.harness import wait_until
-from tests.e2e.test_worker_kill import waiting_for_a_row_lock
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +26,7 @@ def test_a_stopping_worker_records_the_answers_it_holds_before_it_exits(
     stack.start_relay()
     stack.start_worker()
     api, sandbox = stack.api, stack.sandbox
-    doi = concept_doi("stop-recorder")
-    sandbox.add_faults({"method": "PUT", "times": 1, "latency_ms": 1000})
-    api.create_dataset("stop-recorder")
-    wait_until(lambda: sandbox.requests(doi, "PUT"), 10, f"the first PUT of {doi}")
-    with psycopg.connect(e2e_database_url) as holder:
-        holder.execute("SELECT id FROM dois WHERE doi = %s FOR UPDATE", (doi,))
-        wait_until(
-            lambda: waiting_for_a_row_lock(e2e_database_url), 10, "the record to wait for the row"
-        )
+    with answer_waiting_to_be_recorded(stack, e2e_database_url, "stop-recorder") as doi:
         # When the worker is asked to stop, as a supervisor asks Dramatiq (SIGTERM to its
         # main process, which passes it on), and the row is freed only after Dramatiq's
         # own shutdown is over (it takes a second or two)
@@ -45,7 +35,6 @@ def test_a_stopping_worker_records_the_answers_it_holds_before_it_exits(
         os.kill(worker.popen.pid, signal.SIGTERM)
         time.sleep(4)
         assert worker.running  # still recording
-        holder.rollback()
     wait_until(lambda: not worker.running, 20, "the worker to exit")
     assert worker.exit_status() == 0
 

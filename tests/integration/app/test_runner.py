@@ -358,16 +358,15 @@ def test_a_run_returns_before_its_record_when_recording_in_background(runtime) -
 
 
 def test_the_lease_is_kept_while_the_outcome_waits_for_the_recorder(make_runtime) -> None:
-    # Given a lease of 1.5 s (a beat every 0.5 s) and a recorder busy for 3 s with
-    # outcomes queued before ours
-    runtime = make_runtime(LEASE_SECONDS="1.5")
+    # Given a lease of 3 s (a beat every second) and a recorder busy for 7 s
+    runtime = make_runtime(LEASE_SECONDS="3")
     create(runtime, "kept")
-    claim = _claim_one(runtime, lease=1.5)
+    claim = _claim_one(runtime, lease=3)
     runner = Runner(runtime, Remotes(runtime.settings), record_in_background=True)
     busy = threading.Event()
 
     def finish_when_free(delivery) -> None:
-        busy.wait(10)
+        busy.wait(20)
         runner.finish(delivery)
 
     runner.recorder = BackgroundRecorder(finish_when_free)
@@ -375,7 +374,7 @@ def test_the_lease_is_kept_while_the_outcome_waits_for_the_recorder(make_runtime
     assert delivery is not None
     runner.call(delivery)
     runner.recorder.submit(delivery)
-    time.sleep(3)
+    time.sleep(7)
     # Then after two leases the relay's rescue finds nothing expired to take back
     with runtime.sessions.begin() as session:
         assert outbox.rescue_expired(session) == 0
