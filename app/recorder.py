@@ -60,9 +60,7 @@ class BackgroundRecorder(Generic[ItemT]):
         try:
             self._queue.put((contextvars.copy_context(), item))
         except BaseException:  # interrupted while waiting for room: never queued
-            with self._idle:
-                self._pending -= 1
-                self._idle.notify_all()
+            self._settled()
             raise
 
     def drain(self, timeout: float) -> bool:
@@ -85,7 +83,11 @@ class BackgroundRecorder(Generic[ItemT]):
             except Exception:  # `record` settles its own failures; this is a last resort
                 log.exception("recording failed", extra={"action": "delivery_crashed"})
             finally:
-                with self._idle:
-                    self._pending -= 1
-                    if self._pending == 0:
-                        self._idle.notify_all()
+                self._settled()
+
+    def _settled(self) -> None:
+        """One submitted item less to wait for (recorded, or never queued)."""
+        with self._idle:
+            self._pending -= 1
+            if self._pending == 0:
+                self._idle.notify_all()
